@@ -10,6 +10,8 @@ from __future__ import annotations
 from os import PathLike
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from aprior.retrieval.granule import GranuleBlock, GranuleInfo, ReprocessedBlock
 
 
@@ -38,6 +40,12 @@ class Sensor(Protocol):
 
     def open(self, path: str | PathLike[str]) -> GranuleInfo:
         """Validate the file and read its metadata; raises InputFileError naming the file."""
+        ...
+
+    def read_bounds(self, info: GranuleInfo, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Footprint corners of scanlines ``[start, stop)``: ``(latitude_bounds,
+        longitude_bounds)``, each ``(s, p, 4)`` float64 degrees, NaN where fill. Reads
+        nothing else (the geolocation pass of reprocess)."""
         ...
 
     def read_block(self, info: GranuleInfo, start: int, stop: int) -> GranuleBlock:

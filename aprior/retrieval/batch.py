@@ -1,0 +1,160 @@
+"""Reprocess many L2 files, in parallel worker processes through dask.distributed.
+
+HDF5 is not thread-safe, so workers are processes with one thread each: a local
+cluster of ``workers`` processes, or an existing cluster at ``scheduler``. One bad file
+does not stop the others: each file's outcome is a :class:`FileResult`.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aprior import plugins
+from aprior.a_priori.sources import open_profile_field_cached
+from aprior.errors import AprioriError, InputFileError
+from aprior.retrieval.reprocess import FileSummary, ReprocessConfig, reprocess_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file to reprocess and the inputs it needs (paths only: jobs travel to workers)."""
+
+    input: str
+    output: str
+    profiles: str
+    config: ReprocessConfig
+    upper_profiles: str | None = None
+    pm25: str | None = None
+    command: str = "aprior reprocess"
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """The outcome of one job: a summary, or the one-line error."""
+
+    input: str
+    output: str
+    summary: FileSummary | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def expand_inputs(patterns: Iterable[str]) -> list[Path]:
+    """Expand globs (also when the shell did not), keep order, drop duplicates.
+
+    A pattern that matches nothing is an error naming it.
+    """
+    out: list[Path] = []
+    seen = set()
+    for pat in patterns:
+        hits = sorted(glob.glob(pat)) if glob.has_magic(pat) else [pat]
+        if not hits:
+            raise InputFileError("no file matches this pattern", pat)
+        for h in hits:
+            key = os.path.abspath(h)
+            if key not in seen:
+                seen.add(key)
+                out.append(Path(h))
+    return out
+
+
+def plan_outputs(inputs: Sequence[Path], out: Path) -> list[tuple[Path, Path]]:
+    """Pair inputs with outputs.
+
+    One input and ``out`` not an existing directory: ``out`` is the output file. Otherwise
+    ``out`` is a directory (created if missing) that receives files of the same names;
+    it must not be an input's own directory (an input is never overwritten).
+    """
+    if len(inputs) == 1 and not out.is_dir() and out.suffix:
+        return [(inputs[0], out)]
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = []
+    for p in inputs:
+        if p.resolve().parent == out.resolve():
+            raise InputFileError("the output directory is this input's own directory; choose another", p)
+        pairs.append((p, out / p.name))
+    return pairs
+
+
+def run_job(job: Job) -> FileResult:
+    """Run one job; user-caused errors become the result's one-line error."""
+    try:
+        fld = open_profile_field_cached(job.profiles, job.config.profile_source)
+        upper = open_profile_field_cached(job.upper_profiles) if job.upper_profiles else None
+        pm25 = None
+        if job.pm25:
+            from aprior.a_priori.pm25 import open_pm25
+
+            pm25 = open_pm25(job.pm25)
+        sensor = plugins.find(plugins.SENSORS, job.input, job.config.sensor)
+        summary = reprocess_file(job.input, job.output, fld, sensor, job.config,
+                                 upper=upper, pm25=pm25, command=job.command)
+        return FileResult(job.input, job.output, summary=summary)
+    except AprioriError as exc:
+        return FileResult(job.input, job.output, error=str(exc))
+    except OSError as exc:
+        return FileResult(job.input, job.output, error=f"{job.input}: {exc.strerror or exc}")
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    on_result: Callable[[FileResult], None] | None = None,
+) -> list[FileResult]:
+    """Run ``jobs``; in this process when ``workers == 1`` and no scheduler, else on dask.
+
+    Results come back in completion order through ``on_result`` and are returned in the
+    order of ``jobs``.
+    """
+    results: dict[int, FileResult] = {}
+
+    def done(i: int, r: FileResult) -> None:
+        results[i] = r
+        if on_result is not None:
+            on_result(r)
+
+    if scheduler is None and (workers <= 1 or len(jobs) <= 1):
+        for i, job in enumerate(jobs):
+            done(i, run_job(job))
+        return [results[i] for i in range(len(jobs))]
+
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        n = max(1, min(workers, len(jobs)))
+        log.info("starting a local dask cluster of %d worker processes", n)
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise AprioriError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
+    try:
+        futures = {client.submit(run_job, job, pure=False): i for i, job in enumerate(jobs)}
+        for fut in as_completed(futures):
+            i = futures[fut]
+            try:
+                r = fut.result()
+            except Exception as exc:  # a worker died or raised something unexpected
+                r = FileResult(jobs[i].input, jobs[i].output, error=f"{jobs[i].input}: worker failed: {exc}")
+            done(i, r)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return [results[i] for i in range(len(jobs))]

@@ -1,0 +1,296 @@
+"""Reprocess one L2 file with a new a-priori profile field.
+
+The engine streams the granule in scanline blocks so memory stays bounded for a full
+orbit:
+
+1. A geolocation pass reads the footprint corners block by block, keeps the pixels
+   whose corners fall near the field, and builds the exact area-weight matrix
+   ``W (n_pixel, n_cell)`` once for the whole file (:mod:`aprior.retrieval.footprint`).
+   It also gives the scanline range that touches the field (for ``crop``).
+2. A data pass reads each block, averages the field over every footprint for the two
+   field times that bracket the scanline's observation time (``W @ field[t]``, all levels
+   at once), interpolates linearly in time, converts the profile to TM5 partial columns
+   (:mod:`aprior.retrieval.vertical`), recomputes the tropospheric AMF, column, precision
+   and kernel (:mod:`aprior.retrieval.amf`) and hands the block to the sensor's writer.
+
+Pixels covered less than ``min_coverage`` by the field, and pixels with invalid inputs,
+get fill values; they never stop the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from pyproj import Transformer
+
+from aprior import __version__
+from aprior._io import check_output
+from aprior.a_priori.field import ProfileField, time_interpolation
+from aprior.errors import ConfigError, ProfileFieldError
+from aprior.retrieval.amf import replace_apriori
+from aprior.retrieval.footprint import footprint_weights
+from aprior.retrieval.granule import GranuleInfo, ReprocessedBlock
+from aprior.retrieval.protocols import Sensor
+from aprior.retrieval.vertical import VerticalConfig, partial_columns
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReprocessConfig:
+    """Options of ``aprior reprocess`` (each maps to one CLI option).
+
+    Attributes:
+        min_coverage: pixels whose footprint is covered less than this fraction by the
+            field get fill values (``--min-coverage``).
+        block_scanlines: scanlines read and processed at once (``--block-scanlines``).
+        crop: write only the scanlines that touch the field (``--crop``).
+        overwrite: replace an existing output (``--overwrite``).
+        vertical: the heights-to-layers conversion (temperature, extension above the top).
+        sensor: sensor plugin name, or None to detect it from the file (``--sensor``).
+        profile_source: profile-source plugin name, or None to detect (``--profile-source``).
+    """
+
+    min_coverage: float = 0.95
+    block_scanlines: int = 256
+    crop: bool = False
+    overwrite: bool = False
+    vertical: VerticalConfig = field(default_factory=VerticalConfig)
+    sensor: str | None = None
+    profile_source: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.min_coverage <= 1.0:
+            raise ConfigError(f"min_coverage must be in (0, 1], got {self.min_coverage}")
+        if self.block_scanlines < 1:
+            raise ConfigError(f"block_scanlines must be >= 1, got {self.block_scanlines}")
+
+
+@dataclass(frozen=True)
+class FileSummary:
+    """What one reprocessed file came to."""
+
+    input: str
+    output: str
+    n_pixels: int
+    n_in_field: int
+    n_reprocessed: int
+    median_column_ratio: float
+    seconds: float
+
+
+@dataclass
+class _Sampler:
+    """Footprint-averages one field for any block of pixels (weights built once).
+
+    Attributes:
+        field: the profile field.
+        weights: ``(n_pixel_file, n_cell)`` CSR overlap areas over footprint areas.
+        coverage: ``(n_pixel_file,)`` covered fraction of each footprint.
+    """
+
+    field: ProfileField
+    weights: sp.csr_matrix
+    coverage: np.ndarray
+    _cache: dict = field(default_factory=dict)
+
+    def _cells_by_level(self, t: int) -> np.ndarray:
+        """(n_cell, z) slice of the field at time index t, cached."""
+        if t not in self._cache:
+            z = self.field.nz
+            self._cache = {k: v for k, v in self._cache.items() if abs(k - t) <= 1}
+            self._cache[t] = np.ascontiguousarray(self.field.no2[t].reshape(z, -1).T, dtype=np.float64)
+        return self._cache[t]
+
+    def profiles(self, rows: slice, obs_time: np.ndarray) -> np.ndarray:
+        """Footprint-mean profiles ``(n, z)`` (ug m-3) of pixel rows ``rows`` at ``obs_time (n,)``.
+
+        NaN where the footprint does not touch the field.
+        """
+        w = self.weights[rows]
+        cov = self.coverage[rows]
+        i0, i1, wt = time_interpolation(self.field.times, obs_time)
+        out = np.zeros((w.shape[0], self.field.nz))
+        for t in np.unique(np.concatenate([i0, i1])):
+            share = np.where(i0 == t, 1.0 - wt, 0.0) + np.where(i1 == t, wt, 0.0)
+            if not share.any():
+                continue
+            out += share[:, None] * (w @ self._cells_by_level(int(t)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out /= cov[:, None]
+        out[cov <= 0] = np.nan
+        return out
+
+
+def _near_field_mask(field: ProfileField, lon_b: np.ndarray, lat_b: np.ndarray, margin_deg: float = 0.5) -> np.ndarray:
+    """(n,) pixels with a corner inside the field's lon/lat bounding box (plus a margin)."""
+    g = field.grid
+    if g.is_geographic:
+        w, s, e, n = g.bounds
+    else:
+        xs = np.linspace(g.bounds[0], g.bounds[2], 101)
+        ys = np.linspace(g.bounds[1], g.bounds[3], 101)
+        bx = np.concatenate([xs, np.full(101, xs[-1]), xs[::-1], np.full(101, xs[0])])
+        by = np.concatenate([np.full(101, ys[0]), ys, np.full(101, ys[-1]), ys[::-1]])
+        tr = Transformer.from_crs(g.pyproj_crs, "EPSG:4326", always_xy=True)
+        lon, lat = tr.transform(bx, by)
+        w, e, s, n = np.nanmin(lon), np.nanmax(lon), np.nanmin(lat), np.nanmax(lat)
+    lon_b = np.where(lon_b > 180.0, lon_b - 360.0, lon_b)
+    inside = (
+        (lon_b >= w - margin_deg) & (lon_b <= e + margin_deg)
+        & (lat_b >= s - margin_deg) & (lat_b <= n + margin_deg)
+    )
+    ok = np.all(np.isfinite(lon_b) & np.isfinite(lat_b), axis=-1)
+    return inside.any(axis=-1) & ok
+
+
+def _build_sampler(sensor: Sensor, info: GranuleInfo, fld: ProfileField, block: int) -> _Sampler:
+    """Geolocation pass: exact footprint weights of every pixel of the file on ``fld``'s grid."""
+    mats = []
+    for start in range(0, info.n_scanline, block):
+        stop = min(start + block, info.n_scanline)
+        lat_b, lon_b = sensor.read_bounds(info, start, stop)
+        lat_b = lat_b.reshape(-1, 4)
+        lon_b = lon_b.reshape(-1, 4)
+        near = _near_field_mask(fld, lon_b, lat_b)
+        fw = footprint_weights(lon_b, lat_b, fld.grid, valid=near)
+        mats.append(fw.matrix)
+    weights = sp.vstack(mats, format="csr") if mats else sp.csr_matrix((0, fld.grid.size))
+    coverage = np.asarray(weights.sum(axis=1)).ravel()
+    return _Sampler(fld, weights, coverage)
+
+
+def reprocess_file(
+    path: str | PathLike[str],
+    out: str | PathLike[str],
+    fld: ProfileField,
+    sensor: Sensor,
+    config: ReprocessConfig = ReprocessConfig(),
+    *,
+    upper: ProfileField | None = None,
+    pm25=None,
+    command: str = "aprior reprocess",
+) -> FileSummary:
+    """Reprocess the L2 file ``path`` with the a-priori field ``fld`` into ``out``.
+
+    Args:
+        path: input L2 file (opened read-only, never modified).
+        out: output file; refused if it exists and ``config.overwrite`` is false.
+        fld: the new a-priori, ``(t, z, y, x)`` ug m-3 at heights above ground.
+        sensor: the sensor plugin that reads and writes the file.
+        config: options.
+        upper: optional field used above ``fld``'s top level (``extension="upper_field"``).
+        pm25: optional PM2.5 field sampled at pixel centres into ``pm25_context``
+            (an object accepted by :func:`aprior.a_priori.pm25.sample_pm25`).
+        command: the command line, recorded in the output's ``history``.
+
+    Returns:
+        A :class:`FileSummary`.
+    """
+    t0 = time.perf_counter()
+    path = Path(path)
+    out = check_output(out, overwrite=config.overwrite, inputs=(path,))
+    if config.vertical.extension == "upper_field" and upper is None:
+        raise ConfigError("extension 'upper_field' needs an upper profile file (--upper-profiles)")
+    info = sensor.open(path)
+    block = config.block_scanlines
+
+    sampler = _build_sampler(sensor, info, fld, block)
+    upper_sampler = _build_sampler(sensor, info, upper, block) if upper is not None else None
+    npix = info.n_ground_pixel
+    touched = sampler.coverage.reshape(info.n_scanline, npix) > 0
+    rows_touched = np.flatnonzero(touched.any(axis=1))
+    if rows_touched.size == 0:
+        raise ProfileFieldError(f"the profile field ({fld.path or fld.source}) does not overlap this orbit", path)
+    scanlines = (int(rows_touched[0]), int(rows_touched[-1]) + 1) if config.crop else None
+    first, last = scanlines if scanlines else (0, info.n_scanline)
+    log.info("%s: %d pixels touch the field, scanlines %d-%d", path.name, int(touched.sum()), first, last)
+
+    history = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} aprior {__version__}: {command}"
+    source = fld.source if fld.path is None else f"{fld.source} ({Path(fld.path).name})"
+    n_done = 0
+    ratios: list[np.ndarray] = []
+    with sensor.writer(info, out, scanlines=scanlines, history=history, apriori_source=source,
+                       with_pm25=pm25 is not None) as writer:
+        for start in range(first, last, block):
+            stop = min(start + block, last)
+            res, ratio = _process_block(sensor, info, start, stop, sampler, upper_sampler, config, pm25)
+            writer.write_block(res)
+            n_done += int(np.isfinite(res.no2_trop).sum())
+            ratios.append(ratio)
+    allr = np.concatenate(ratios) if ratios else np.empty(0)
+    med = float(np.median(allr)) if allr.size else float("nan")
+    return FileSummary(str(path), str(out), info.n_scanline * npix, int(touched.sum()), n_done, med,
+                       time.perf_counter() - t0)
+
+
+def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sampler: _Sampler,
+                   upper_sampler: _Sampler | None, config: ReprocessConfig,
+                   pm25) -> tuple[ReprocessedBlock, np.ndarray]:
+    """Compute the reprocessed fields of scanlines [start, stop).
+
+    Returns the block and the finite ratios new/old column of its reprocessed pixels.
+    """
+    g = sensor.read_block(info, start, stop)
+    s, p = g.shape
+    n = s * p
+    rows = slice(start * p, stop * p)
+    obs_time = np.repeat(g.time, p)
+    cov = sampler.coverage[rows]
+    use = cov >= config.min_coverage - 1e-12
+    fld = sampler.field
+
+    x = np.full((n, 34), np.nan)
+    amf_new = np.full(n, np.nan)
+    col_new = np.full(n, np.nan)
+    prec_new = np.full(n, np.nan)
+    ak_new = np.full((n, 34), np.nan)
+    idx = np.flatnonzero(use)
+    ratio = np.empty(0)
+    if idx.size:
+        sub = slice(int(idx[0]) + rows.start, int(idx[-1]) + 1 + rows.start)
+        prof = sampler.profiles(sub, obs_time[idx[0]: idx[-1] + 1])[idx - idx[0]]
+        upper = None
+        if upper_sampler is not None:
+            up = upper_sampler.profiles(sub, obs_time[idx[0]: idx[-1] + 1])[idx - idx[0]]
+            upper = (up, upper_sampler.field.heights)
+        ps = g.surface_pressure.reshape(n)[idx].astype(np.float64)
+        xi = partial_columns(prof, fld.heights, ps, info.tm5_a, info.tm5_b,
+                             config=config.vertical, upper=upper)
+        res = replace_apriori(
+            g.averaging_kernel.reshape(n, -1)[idx].astype(np.float64),
+            g.amf_total.reshape(n)[idx].astype(np.float64),
+            g.amf_trop.reshape(n)[idx].astype(np.float64),
+            g.tropopause_index.reshape(n)[idx],
+            xi,
+            g.no2_trop.reshape(n)[idx].astype(np.float64),
+            g.no2_trop_precision.reshape(n)[idx].astype(np.float64),
+        )
+        x[idx] = xi
+        amf_new[idx] = res.amf_trop
+        col_new[idx] = res.no2_trop
+        prec_new[idx] = res.no2_trop_precision
+        ak_new[idx] = res.averaging_kernel_trop
+        x[idx[~res.valid]] = np.nan
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = res.no2_trop / g.no2_trop.reshape(n)[idx]
+        ratio = ratio[np.isfinite(ratio)]
+
+    pm = None
+    if pm25 is not None:
+        from aprior.a_priori.pm25 import sample_pm25
+
+        pm = sample_pm25(pm25, g.longitude.reshape(n), g.latitude.reshape(n), obs_time).reshape(s, p)
+    return ReprocessedBlock(
+        start=start, stop=stop,
+        no2_trop=col_new.reshape(s, p), no2_trop_precision=prec_new.reshape(s, p),
+        amf_trop=amf_new.reshape(s, p), averaging_kernel_trop=ak_new.reshape(s, p, 34),
+        apriori_partial_columns=x.reshape(s, p, 34), coverage_fraction=cov.reshape(s, p),
+        pm25_context=pm,
+    ), ratio
