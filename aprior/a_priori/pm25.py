@@ -143,6 +143,12 @@ def read_geoscf_pm25(path: PathLike) -> PM25Field:
     return _read(path, ("PM25_RH35_GCC",), "geos-cf")
 
 
+def open_pm25(path: PathLike) -> PM25Field:
+    """Read any supported PM2.5 field: CAMS EAC4 ``pm2p5``, GEOS-CF ``PM25_RH35_GCC``, or a
+    CF field with a ``pm25``/``pm2p5`` variable on lat/lon (e.g. a downscaled product)."""
+    return _read(path, ("pm2p5", "PM25_RH35_GCC", "pm25", "PM25"), "supported")
+
+
 def concat_pm25(fields: Sequence[PM25Field]) -> PM25Field:
     """Join fields on the same grid along time (e.g. one file per day)."""
     if not fields:
