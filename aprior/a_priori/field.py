@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aprior.a_priori.grids import Grid
-
-#: Molar mass of NO2 (g mol-1).
-M_NO2 = 46.0055
+from aprior.constants import M_NO2  # noqa: F401  (re-exported: molar mass of NO2, g mol-1)
 
 
 @dataclass(frozen=True)
