@@ -7,9 +7,10 @@ Every CLI option maps to one field of a config dataclass; a TOML file given with
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
+
+import tomllib
 
 from aprior.errors import ConfigError
 
