@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
         extension: str = typer.Option(None, "--extension", help="Profile above the field's top level: constant_vmr, upper_field or zero. [default: constant_vmr]", show_default=False),
         upper_profiles: Path = typer.Option(None, "--upper-profiles", help="Field used above the top level (with --extension upper_field).", show_default=False),
         pm25: Path = typer.Option(None, "--pm25", help="PM2.5 field sampled at pixel centres into APRIORI_REPLACEMENT/pm25_context.", show_default=False),
+        temperature: Path = typer.Option(None, "--temperature", help="ERA5 pressure-level file whose temperature 't' replaces the standard atmosphere in the layer heights.", show_default=False),
         workers: int = typer.Option(0, "--workers", "-j", help="Worker processes for many files (0: one per core, at most one per file)."),
         scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing dask scheduler instead of a local cluster.", show_default=False),
         block_scanlines: int = typer.Option(None, "--block-scanlines", help="Scanlines processed at once. [default: 256]", show_default=False),
@@ -80,13 +81,14 @@ def register(app: typer.Typer) -> None:
             cfg = replace(cfg, vertical=VerticalConfig(**cfg.vertical))
 
         inputs = expand_inputs(files)
-        for p in (profiles, upper_profiles, pm25):
+        for p in (profiles, upper_profiles, pm25, temperature):
             if p is not None and not p.is_file():
                 fail(f"{p}: no such file")
         pairs = plan_outputs(inputs, out)
         command = "aprior reprocess " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         jobs = [Job(str(i), str(o), str(profiles), cfg,
-                    str(upper_profiles) if upper_profiles else None, str(pm25) if pm25 else None, command)
+                    str(upper_profiles) if upper_profiles else None, str(pm25) if pm25 else None, command,
+                    str(temperature) if temperature else None)
                 for i, o in pairs]
         n_workers = workers if workers > 0 else min(os.cpu_count() or 1, len(jobs))
 

@@ -33,6 +33,7 @@ class Job:
     upper_profiles: str | None = None
     pm25: str | None = None
     command: str = "aprior reprocess"
+    temperature: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,14 @@ def run_job(job: Job) -> FileResult:
             from aprior.a_priori.pm25 import open_pm25
 
             pm25 = open_pm25(job.pm25)
+        temperature = None
+        if job.temperature:
+            from aprior.a_priori.temperature import read_era5_temperature
+
+            temperature = read_era5_temperature(job.temperature)
         sensor = plugins.find(plugins.SENSORS, job.input, job.config.sensor)
-        summary = reprocess_file(job.input, job.output, fld, sensor, job.config,
-                                 upper=upper, pm25=pm25, command=job.command)
+        summary = reprocess_file(job.input, job.output, fld, sensor, job.config, upper=upper,
+                                 pm25=pm25, temperature=temperature, command=job.command)
         return FileResult(job.input, job.output, summary=summary)
     except AprioriError as exc:
         return FileResult(job.input, job.output, error=str(exc))

@@ -175,6 +175,7 @@ def reprocess_file(
     *,
     upper: ProfileField | None = None,
     pm25=None,
+    temperature=None,
     command: str = "aprior reprocess",
 ) -> FileSummary:
     """Reprocess the L2 file ``path`` with the a-priori field ``fld`` into ``out``.
@@ -188,6 +189,9 @@ def reprocess_file(
         upper: optional field used above ``fld``'s top level (``extension="upper_field"``).
         pm25: optional PM2.5 field sampled at pixel centres into ``pm25_context``
             (an object accepted by :func:`aprior.a_priori.pm25.sample_pm25`).
+        temperature: optional :class:`aprior.a_priori.temperature.TemperatureField`; its
+            layer temperatures replace the standard-atmosphere profile in the
+            hypsometric heights (pixels outside it keep the default).
         command: the command line, recorded in the output's ``history``.
 
     Returns:
@@ -220,7 +224,8 @@ def reprocess_file(
                        with_pm25=pm25 is not None) as writer:
         for start in range(first, last, block):
             stop = min(start + block, last)
-            res, ratio = _process_block(sensor, info, start, stop, sampler, upper_sampler, config, pm25)
+            res, ratio = _process_block(sensor, info, start, stop, sampler, upper_sampler, config,
+                                        pm25, temperature)
             writer.write_block(res)
             n_done += int(np.isfinite(res.no2_trop).sum())
             ratios.append(ratio)
@@ -230,9 +235,19 @@ def reprocess_file(
                        time.perf_counter() - t0)
 
 
+def _layer_temperatures(temperature, info: GranuleInfo, ps: np.ndarray, lon: np.ndarray,
+                        lat: np.ndarray, obs_time: np.ndarray) -> np.ndarray:
+    """(n, 34) layer-mean temperatures (K) from a temperature field, NaN outside it."""
+    from aprior.a_priori.temperature import layer_temperatures
+
+    p_int = info.tm5_a[None, :, :] + info.tm5_b[None, :, :] * ps[:, None, None]  # (n, 34, 2)
+    p_mid = 0.5 * (p_int[..., 0] + p_int[..., 1])
+    return layer_temperatures(temperature, lon, lat, obs_time, p_mid)
+
+
 def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sampler: _Sampler,
                    upper_sampler: _Sampler | None, config: ReprocessConfig,
-                   pm25) -> tuple[ReprocessedBlock, np.ndarray]:
+                   pm25, temperature=None) -> tuple[ReprocessedBlock, np.ndarray]:
     """Compute the reprocessed fields of scanlines [start, stop).
 
     Returns the block and the finite ratios new/old column of its reprocessed pixels.
@@ -261,8 +276,18 @@ def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sam
             up = upper_sampler.profiles(sub, obs_time[idx[0]: idx[-1] + 1])[idx - idx[0]]
             upper = (up, upper_sampler.field.heights)
         ps = g.surface_pressure.reshape(n)[idx].astype(np.float64)
+        temp = None
+        if temperature is not None:
+            temp = _layer_temperatures(temperature, info, ps, g.longitude.reshape(n)[idx],
+                                       g.latitude.reshape(n)[idx], obs_time[idx])
         xi = partial_columns(prof, fld.heights, ps, info.tm5_a, info.tm5_b,
                              config=config.vertical, upper=upper)
+        if temp is not None:
+            have = np.all(np.isfinite(temp), axis=1)
+            if have.any():
+                up = None if upper is None else (upper[0][have], upper[1])
+                xi[have] = partial_columns(prof[have], fld.heights, ps[have], info.tm5_a, info.tm5_b,
+                                           config=config.vertical, temperature=temp[have], upper=up)
         res = replace_apriori(
             g.averaging_kernel.reshape(n, -1)[idx].astype(np.float64),
             g.amf_total.reshape(n)[idx].astype(np.float64),
