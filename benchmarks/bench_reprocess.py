@@ -13,7 +13,7 @@ measures, each stage in a fresh process (wall time and peak resident memory):
 - oracle:    the shapely reference weights for the same pixels (``--oracle-pixels`` of
              them, timed and scaled to all in-field pixels; 0 = all)
 
-The synthetic orbit's along-track spacing is squeezed (2.2 km instead of 5.5 km) so that
+The synthetic orbit's along-track spacing is squeezed (2.0 km instead of 5.5 km) so that
 more than 200,000 pixels fall inside the field, as the benchmark asks: a real orbit puts
 about 90,000 pixels over this domain, so real runs are lighter than this.
 
@@ -73,7 +73,7 @@ def make_orbit(path_dir: Path) -> Path:
 
     a, b = syn.tm5_hybrid_coefficients()
     geom = syn.synthetic_swath(N_SCANLINE, N_PIXEL, start_time=np.datetime64("2023-06-15T11:40:00"),
-                               center_lon=2.0, start_lat=5.0, along_track_km=2.2)
+                               center_lon=2.0, start_lat=5.0, along_track_km=2.0)
     s, p = geom.latitude.shape
     rng = np.random.default_rng(2)
     ps = (101325.0 - 5000.0 * rng.random((s, p))).astype(np.float32)

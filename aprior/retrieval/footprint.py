@@ -72,7 +72,8 @@ class FootprintWeights:
             area; rows sum to ``coverage``. Skipped pixels have empty rows.
         coverage: ``(n,)`` float64 in [0, 1]; fraction of each footprint covered by the grid.
         area: ``(n,)`` float64; footprint area in the grid CRS units squared (m2 or deg2),
-            NaN where the corners could not be projected.
+            NaN where the corners are fill or could not be projected, and for pixels
+            excluded by ``valid`` (they are not projected at all).
     """
 
     matrix: sparse.csr_matrix
@@ -92,6 +93,7 @@ class FootprintWeights:
 
 
 @lru_cache(maxsize=16)
+@lru_cache(maxsize=8)
 def _transformer(crs: str) -> Transformer:
     return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
 
@@ -244,8 +246,11 @@ def _polygons(lon_bounds, lat_bounds, grid: Grid, valid):
         if valid.shape != ok.shape:
             raise ValueError(f"valid must be ({ok.size},), got {valid.shape}")
         ok &= valid
-    with np.errstate(invalid="ignore"):
-        x, y = _project(lon, lat, grid)
+    x = np.full(lon.shape, np.nan)
+    y = np.full(lon.shape, np.nan)
+    if ok.any():  # project only the pixels wanted (a full orbit is mostly outside a field)
+        with np.errstate(invalid="ignore"):
+            x[ok], y[ok] = _project(lon[ok], lat[ok], grid)
     finite = np.isfinite(_sum4(x) + _sum4(y))
     ok &= finite
     x, y = np.where(finite[:, None], x, 0.0), np.where(finite[:, None], y, 0.0)

@@ -19,6 +19,7 @@ get fill values; they never stop the run.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from pyproj import Transformer
 from aprior import __version__
 from aprior._io import check_output
 from aprior.a_priori.field import ProfileField, time_interpolation
+from aprior.a_priori.grids import Grid
 from aprior.errors import ConfigError, ProfileFieldError
 from aprior.retrieval.amf import replace_apriori
 from aprior.retrieval.footprint import footprint_weights
@@ -128,19 +130,23 @@ class _Sampler:
         return out
 
 
+@functools.lru_cache(maxsize=16)
+def _lonlat_box(g: Grid) -> tuple[float, float, float, float]:
+    """(west, south, east, north) in degrees of a grid's outline."""
+    if g.is_geographic:
+        return g.bounds
+    xs = np.linspace(g.bounds[0], g.bounds[2], 101)
+    ys = np.linspace(g.bounds[1], g.bounds[3], 101)
+    bx = np.concatenate([xs, np.full(101, xs[-1]), xs[::-1], np.full(101, xs[0])])
+    by = np.concatenate([np.full(101, ys[0]), ys, np.full(101, ys[-1]), ys[::-1]])
+    tr = Transformer.from_crs(g.pyproj_crs, "EPSG:4326", always_xy=True)
+    lon, lat = tr.transform(bx, by)
+    return float(np.nanmin(lon)), float(np.nanmin(lat)), float(np.nanmax(lon)), float(np.nanmax(lat))
+
+
 def _near_field_mask(field: ProfileField, lon_b: np.ndarray, lat_b: np.ndarray, margin_deg: float = 0.5) -> np.ndarray:
     """(n,) pixels with a corner inside the field's lon/lat bounding box (plus a margin)."""
-    g = field.grid
-    if g.is_geographic:
-        w, s, e, n = g.bounds
-    else:
-        xs = np.linspace(g.bounds[0], g.bounds[2], 101)
-        ys = np.linspace(g.bounds[1], g.bounds[3], 101)
-        bx = np.concatenate([xs, np.full(101, xs[-1]), xs[::-1], np.full(101, xs[0])])
-        by = np.concatenate([np.full(101, ys[0]), ys, np.full(101, ys[-1]), ys[::-1]])
-        tr = Transformer.from_crs(g.pyproj_crs, "EPSG:4326", always_xy=True)
-        lon, lat = tr.transform(bx, by)
-        w, e, s, n = np.nanmin(lon), np.nanmax(lon), np.nanmin(lat), np.nanmax(lat)
+    w, s, e, n = _lonlat_box(field.grid)
     lon_b = np.where(lon_b > 180.0, lon_b - 360.0, lon_b)
     inside = (
         (lon_b >= w - margin_deg) & (lon_b <= e + margin_deg)
@@ -252,13 +258,19 @@ def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sam
 
     Returns the block and the finite ratios new/old column of its reprocessed pixels.
     """
-    g = sensor.read_block(info, start, stop)
-    s, p = g.shape
+    p = info.n_ground_pixel
+    s = stop - start
     n = s * p
     rows = slice(start * p, stop * p)
-    obs_time = np.repeat(g.time, p)
     cov = sampler.coverage[rows]
     use = cov >= config.min_coverage - 1e-12
+    if not use.any() and pm25 is None:  # nothing to compute: do not even read the block
+        nan2, nan3 = np.full((s, p), np.nan), np.full((s, p, 34), np.nan)
+        return ReprocessedBlock(start=start, stop=stop, no2_trop=nan2, no2_trop_precision=nan2,
+                                amf_trop=nan2, averaging_kernel_trop=nan3, apriori_partial_columns=nan3,
+                                coverage_fraction=cov.reshape(s, p)), np.empty(0)
+    g = sensor.read_block(info, start, stop)
+    obs_time = np.repeat(g.time, p)
     fld = sampler.field
 
     x = np.full((n, 34), np.nan)

@@ -391,9 +391,35 @@ class S5PReprocessedWriter:
         for field, var in self._vars.items():
             parts = [f[field] for _, _, f in self._pending]
             merged[field] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
-            slab = merged[field][: cut - start].astype(var.dtype)
-            slab[~np.isfinite(slab)] = var.getncattr("_FillValue")
-            var[0, start - a : cut - a] = slab
+            slab = merged[field][: cut - start]
+            finite = np.isfinite(slab)
+            rows_with_data = finite.reshape(finite.shape[0], -1).any(axis=1)
+            if not rows_with_data.any():
+                continue  # all fill: unwritten chunks read back as _FillValue, at no cost
+            slab = slab.astype(var.dtype)
+            slab[~finite] = var.getncattr("_FillValue")
+            _write_chunks_with_data(var, slab, start - a, rows_with_data)
         self._pending = (
             [] if cut == stop else [(cut, stop, {f: d[cut - start :] for f, d in merged.items()})]
         )
+
+
+def _write_chunks_with_data(var: netCDF4.Variable, slab: np.ndarray, row0: int,
+                            rows_with_data: np.ndarray) -> None:
+    """Write ``slab`` (rows ``row0..``, chunk-aligned) to ``var[0]``, skipping whole chunk
+    rows that hold only fill: HDF5 leaves those chunks unallocated and reads them back as
+    the variable's ``_FillValue``, so a mostly-empty orbit costs no compression time."""
+    chunking = var.chunking()
+    step = chunking[1] if chunking not in (None, "contiguous") else slab.shape[0]
+    n = slab.shape[0]
+    seg_start = None
+    for r in range(0, n, step):
+        has = bool(rows_with_data[r : r + step].any())
+        if has and seg_start is None:
+            seg_start = r
+        if not has and seg_start is not None:
+            var[0, row0 + seg_start : row0 + r] = slab[seg_start:r]
+            seg_start = None
+    if seg_start is not None:
+        var[0, row0 + seg_start : row0 + n] = slab[seg_start:]
+
