@@ -93,7 +93,6 @@ class FootprintWeights:
 
 
 @lru_cache(maxsize=16)
-@lru_cache(maxsize=8)
 def _transformer(crs: str) -> Transformer:
     return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
 
