@@ -154,9 +154,12 @@ def _stage(name: str, orbit: str, field: str, out_dir: str, oracle_pixels: int, 
         base_mb = _peak_mb()
         shapely_weights(lon_b[sel], lat_b[sel], fld.grid)
         dt = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        footprint_weights(lon_b[sel], lat_b[sel], fld.grid)
-        res["fast_same_pixels_s"] = time.perf_counter() - t1
+        fast = []
+        for _ in range(3):  # best of 3: the fast path is short enough to be noisy
+            t1 = time.perf_counter()
+            footprint_weights(lon_b[sel], lat_b[sel], fld.grid)
+            fast.append(time.perf_counter() - t1)
+        res["fast_same_pixels_s"] = min(fast)
         res["pixels_timed"] = int(sel.size)
         res["pixels_in_field"] = int(inside.size)
         res["scaled_to_all_s"] = dt * inside.size / sel.size
