@@ -81,3 +81,32 @@ def time_interpolation(times: np.ndarray | None, obs: np.ndarray) -> tuple[np.nd
     i0 = i1 - 1
     w = np.clip((to - tf[i0]) / (tf[i1] - tf[i0]), 0.0, 1.0)
     return i0.astype(np.intp), i1.astype(np.intp), w
+
+
+def time_coverage_gap(times: np.ndarray | None, obs: np.ndarray) -> np.timedelta64 | None:
+    """How far observation times fall outside what a field can stand for, or None if inside.
+
+    A field without times stands for any time. A field with one time (e.g. an 11-13 UTC
+    mean stamped 12:00) stands for +-12 h around it. A field with several times stands for
+    its range extended by one time step at each end (beyond that the interpolation would
+    clamp to a value far from the observation time).
+
+    Args:
+        times: ``(t,)`` datetime64 field times or None.
+        obs: ``(n,)`` datetime64 observation times (NaT ignored).
+
+    Returns:
+        The largest distance outside the allowed range, or None.
+    """
+    if times is None:
+        return None
+    obs = np.asarray(obs).astype("datetime64[ns]")
+    obs = obs[~np.isnat(obs)]
+    if obs.size == 0:
+        return None
+    t = np.asarray(times).astype("datetime64[ns]")
+    tol = np.timedelta64(12, "h") if t.size == 1 else np.max(np.diff(t))
+    lo, hi = t[0] - tol, t[-1] + tol
+    gap = max(lo - obs.min(), obs.max() - hi)
+    return gap if gap > np.timedelta64(0, "ns") else None
+

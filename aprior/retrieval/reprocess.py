@@ -32,7 +32,7 @@ from pyproj import Transformer
 
 from aprior import __version__
 from aprior._io import check_output
-from aprior.a_priori.field import ProfileField, time_interpolation
+from aprior.a_priori.field import ProfileField, time_coverage_gap, time_interpolation
 from aprior.a_priori.grids import Grid
 from aprior.errors import ConfigError, ProfileFieldError
 from aprior.retrieval.amf import replace_apriori
@@ -270,6 +270,13 @@ def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sam
                                 amf_trop=nan2, averaging_kernel_trop=nan3, apriori_partial_columns=nan3,
                                 coverage_fraction=cov.reshape(s, p)), np.empty(0)
     g = sensor.read_block(info, start, stop)
+    for smp in (sampler, upper_sampler):
+        if smp is not None and time_coverage_gap(smp.field.times, g.time[np.any(use.reshape(s, p), axis=1)]) is not None:
+            t = smp.field.times
+            raise ProfileFieldError(
+                f"the profile field ({smp.field.path or smp.field.source}) covers {t[0]} to {t[-1]}, "
+                f"but scanlines {start}-{stop} were observed at {g.time[0]}; use the field of the orbit's date",
+                info.path)
     obs_time = np.repeat(g.time, p)
     fld = sampler.field
 

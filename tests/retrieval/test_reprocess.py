@@ -142,3 +142,17 @@ def test_history_gains_one_line(world, tmp_path):
         assert len(added) == 1 and "aprior" in added[0] and "aprior reprocess x" in added[0]
         src = b["PRODUCT/nitrogendioxide_tropospheric_column_reprocessed"].apriori_source
         assert "test field" in src
+
+
+def test_field_of_another_day_is_refused(world, tmp_path):
+    """A field valid on 13 June must not be silently clamped onto an orbit of 15 June."""
+    t = np.array(["2023-06-13T11:00", "2023-06-13T12:00", "2023-06-13T13:00"], dtype="datetime64[ns]")
+    other_day = make_field(0, times=t)
+    out = tmp_path / "o.nc"
+    with pytest.raises(ProfileFieldError, match="covers"):
+        reprocess_file(world.l2, out, other_day, S5PNO2Sensor())
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    # a single-time field (an 11-13 UTC mean stamped 12:00) serves the same day
+    mean = make_field(0, times=np.array(["2023-06-15T12:00"], dtype="datetime64[ns]"))
+    reprocess_file(world.l2, out, mean, S5PNO2Sensor())
+    assert out.exists()
