@@ -23,6 +23,7 @@ app = typer.Typer(
 #: command modules, in the order their commands appear in --help
 COMMAND_MODULES: tuple[str, ...] = (
     "aprior.cli.reprocess",
+    "aprior.cli.synth",
     "aprior.cli.fetch",
     "aprior.cli.plugins_cmd",
 )

@@ -20,7 +20,7 @@ from aprior.retrieval.vertical import VerticalConfig
 
 def _summary_table(results: list[FileResult]) -> Table:
     table = Table(title="aprior reprocess", show_lines=False)
-    table.add_column("file")
+    table.add_column("file", overflow="fold")
     table.add_column("status")
     table.add_column("pixels reprocessed", justify="right")
     table.add_column("median new/old", justify="right")
@@ -42,16 +42,16 @@ def register(app: typer.Typer) -> None:
         files: list[str] = typer.Argument(..., help="S5P L2 NO2 files or globs.", show_default=False),
         profiles: Path = typer.Option(..., "--profiles", "-p", help="3D NO2 field: our CF netCDF (no2, height, x, y) or a CAMS European air-quality file.", show_default=False),
         out: Path = typer.Option(..., "--out", "-o", help="Output file (one input) or directory (several inputs; files keep their names).", show_default=False),
-        min_coverage: float = typer.Option(None, "--min-coverage", help="Pixels covered less than this fraction by the field get fill values. [default: 0.95]", show_default=False),
-        crop: bool = typer.Option(None, "--crop/--no-crop", help="Write only the scanlines that touch the field. [default: no-crop]", show_default=False),
+        min_coverage: float = typer.Option(None, "--min-coverage", help="Pixels covered less than this fraction by the field get fill values. (default: 0.95)", show_default=False),
+        crop: bool = typer.Option(None, "--crop/--no-crop", help="Write only the scanlines that touch the field. (default: no-crop)", show_default=False),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
-        extension: str = typer.Option(None, "--extension", help="Profile above the field's top level: constant_vmr, upper_field or zero. [default: constant_vmr]", show_default=False),
+        extension: str = typer.Option(None, "--extension", help="Profile above the field's top level: constant_vmr, upper_field or zero. (default: constant_vmr)", show_default=False),
         upper_profiles: Path = typer.Option(None, "--upper-profiles", help="Field used above the top level (with --extension upper_field).", show_default=False),
         pm25: Path = typer.Option(None, "--pm25", help="PM2.5 field sampled at pixel centres into APRIORI_REPLACEMENT/pm25_context.", show_default=False),
         temperature: Path = typer.Option(None, "--temperature", help="ERA5 pressure-level file whose temperature 't' replaces the standard atmosphere in the layer heights.", show_default=False),
         workers: int = typer.Option(0, "--workers", "-j", help="Worker processes for many files (0: one per core, at most one per file)."),
         scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing dask scheduler instead of a local cluster.", show_default=False),
-        block_scanlines: int = typer.Option(None, "--block-scanlines", help="Scanlines processed at once. [default: 256]", show_default=False),
+        block_scanlines: int = typer.Option(None, "--block-scanlines", help="Scanlines processed at once. (default: 256)", show_default=False),
         sensor: str = typer.Option(None, "--sensor", help="Sensor plugin (see 'aprior plugins'); detected by default.", show_default=False),
         profile_source: str = typer.Option(None, "--profile-source", help="Profile-source plugin; detected by default.", show_default=False),
         config: Path = typer.Option(None, "--config", help="TOML file with a [reprocess] table of these options.", show_default=False),
