@@ -234,24 +234,32 @@ def _triplets(x, y, pix, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def _polygons(lon_bounds, lat_bounds, grid: Grid, valid):
-    """Validated, projected, counter-clockwise corners: (x, y, area, ok)."""
+    """Validated, projected, counter-clockwise corners: (x, y, area, ok).
+
+    Only the wanted pixels (finite corners, ``valid``) are projected and checked; the
+    others get zero corners, NaN area and ``ok`` False (a full orbit is mostly outside a
+    field, so this keeps the cost proportional to the pixels that matter).
+    """
     lon = np.asarray(lon_bounds, dtype=np.float64)
     lat = np.asarray(lat_bounds, dtype=np.float64)
     if lon.ndim != 2 or lon.shape[1] != 4 or lat.shape != lon.shape:
         raise ValueError(f"corner arrays must both be (n, 4), got {lon.shape} and {lat.shape}")
-    ok = np.isfinite(_sum4(lon) + _sum4(lat))
+    n = lon.shape[0]
+    want = np.isfinite(_sum4(lon) + _sum4(lat))
     if valid is not None:
         valid = np.asarray(valid, dtype=bool)
-        if valid.shape != ok.shape:
-            raise ValueError(f"valid must be ({ok.size},), got {valid.shape}")
-        ok &= valid
-    x = np.full(lon.shape, np.nan)
-    y = np.full(lon.shape, np.nan)
-    if ok.any():  # project only the pixels wanted (a full orbit is mostly outside a field)
-        with np.errstate(invalid="ignore"):
-            x[ok], y[ok] = _project(lon[ok], lat[ok], grid)
+        if valid.shape != want.shape:
+            raise ValueError(f"valid must be ({want.size},), got {valid.shape}")
+        want &= valid
+    idx = np.flatnonzero(want)
+    x_all, y_all = np.zeros((n, 4)), np.zeros((n, 4))
+    area_all = np.full(n, np.nan)
+    ok_all = np.zeros(n, dtype=bool)
+    if idx.size == 0:
+        return x_all, y_all, area_all, ok_all
+    with np.errstate(invalid="ignore"):
+        x, y = _project(lon[idx], lat[idx], grid)
     finite = np.isfinite(_sum4(x) + _sum4(y))
-    ok &= finite
     x, y = np.where(finite[:, None], x, 0.0), np.where(finite[:, None], y, 0.0)
     xl, yl = x - _min4(x)[:, None], y - _min4(y)[:, None]
     xn, yn = np.roll(xl, -1, axis=1), np.roll(yl, -1, axis=1)
@@ -262,13 +270,16 @@ def _polygons(lon_bounds, lat_bounds, grid: Grid, valid):
     bowtie = (_sum4((turn > 0).astype(np.int8)) == 2) & (_sum4((turn < 0).astype(np.int8)) == 2)
     diag2 = _max4(xl) ** 2 + _max4(yl) ** 2
     area = np.abs(signed)
-    ok &= ~bowtie & (area > _DEGENERATE_REL * diag2)
+    ok = finite & ~bowtie & (area > _DEGENERATE_REL * diag2)
     cw = signed < 0
     x, y = np.where(cw[:, None], x[:, ::-1], x), np.where(cw[:, None], y[:, ::-1], y)
     n_bad = int((finite & bowtie).sum())
     if n_bad:
         log.warning("%d footprints have self-intersecting corner order and are skipped", n_bad)
-    return x, y, np.where(finite, area, np.nan), ok
+    x_all[idx], y_all[idx] = x, y
+    area_all[idx] = np.where(finite, area, np.nan)
+    ok_all[idx] = ok
+    return x_all, y_all, area_all, ok_all
 
 
 def footprint_weights(
