@@ -39,6 +39,7 @@ from aprior.a_priori.cf_field import (
     open_netcdf,
     read_float32,
     regular_centres,
+    require_variable,
     text_attr,
 )
 from aprior.a_priori.field import ProfileField
@@ -145,11 +146,7 @@ def read_cams_eu(path: str | PathLike[str]) -> ProfileField:
     """
     p = Path(path)
     with open_netcdf(p) as ds:
-        var = ds.variables.get(VAR)
-        if var is None:
-            raise ProfileFieldError(
-                f"no variable {VAR!r} (found: {', '.join(ds.variables) or 'none'}); is this a "
-                "CAMS European NO2 file?", p)
+        var = require_variable(ds, VAR, p, "CAMS European NO2 file")
         roles = _dim_roles(var, p)
         factor = concentration_factor(text_attr(var, "units"), path=p, variable=VAR)
         heights = _level_heights(ds, roles["level"], p)

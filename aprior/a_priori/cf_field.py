@@ -47,6 +47,16 @@ _DEGREES = ("degrees_east", "degree_east", "degrees_e", "degree_e", "degrees_nor
 
 
 # -- shared netCDF helpers ---------------------------------------------------------
+def require_variable(ds: netCDF4.Dataset, name: str, path: Path, kind: str) -> netCDF4.Variable:
+    """``ds[name]``, or a ProfileFieldError naming the file, what it has, and the expected kind."""
+    var = ds.variables.get(name)
+    if var is None:
+        raise ProfileFieldError(
+            f"no variable {name!r} (found: {', '.join(ds.variables) or 'none'}); is this a "
+            f"{kind}?", path)
+    return var
+
+
 @contextlib.contextmanager
 def open_netcdf(path: str | PathLike[str]) -> Iterator[netCDF4.Dataset]:
     """Open a netCDF file read-only; unreadable files raise InputFileError naming the file."""
@@ -219,11 +229,7 @@ def read_cf_field(path: str | PathLike[str]) -> ProfileField:
     """
     p = Path(path)
     with open_netcdf(p) as ds:
-        var = ds.variables.get(VAR)
-        if var is None:
-            raise ProfileFieldError(
-                f"no variable {VAR!r} (found: {', '.join(ds.variables) or 'none'}); is this a "
-                "CF profile field?", p)
+        var = require_variable(ds, VAR, p, "CF profile field")
         dims = var.dimensions
         if dims not in (("height", "y", "x"), ("time", "height", "y", "x")):
             raise ProfileFieldError(
