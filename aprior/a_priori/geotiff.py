@@ -220,7 +220,7 @@ def read_geotiff(path: str | os.PathLike[str],
             decode = page.decode
         except Exception as exc:
             raise InputFileError(f"uses {page.compression.name} compression, which needs the "
-                                 "imagecodecs package: pip install imagecodecs", info.path) from exc
+                                 "imagecodecs package: pip install 'aprior[geotiff]'", info.path) from exc
         fh = tf.filehandle
         for tr in range(r0 // th, (r1 - 1) // th + 1):
             for tc in range(c0 // tw, (c1 - 1) // tw + 1):
@@ -236,7 +236,7 @@ def read_geotiff(path: str | os.PathLike[str],
                     except Exception as exc:
                         raise InputFileError(
                             f"could not be decoded ({page.compression.name} compression; "
-                            f"LZW and others need: pip install imagecodecs): {exc}", info.path) from exc
+                            f"LZW and others need: pip install 'aprior[geotiff]'): {exc}", info.path) from exc
                     seg = np.asarray(seg).reshape(seg.shape[-3], seg.shape[-2])
                 ya, yb = max(r0, ys), min(r1, ys + seg.shape[0], info.ny)
                 xa, xb = max(c0, xs), min(c1, xs + seg.shape[1], info.nx)
