@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -15,7 +15,6 @@ from aprior.cli._common import console, fail, handle_errors, progress_bar, setup
 from aprior.config import from_dict, load_toml
 from aprior.retrieval.batch import FileResult, Job, expand_inputs, plan_outputs, run_jobs
 from aprior.retrieval.reprocess import ReprocessConfig
-from aprior.retrieval.vertical import VerticalConfig
 
 
 def _summary_table(results: list[FileResult]) -> Table:
@@ -75,10 +74,7 @@ def register(app: typer.Typer) -> None:
             vert = replace(vert, extension="upper_field")
         cli = {k: v for k, v in dict(min_coverage=min_coverage, crop=crop, block_scanlines=block_scanlines,
                                        sensor=sensor, profile_source=profile_source).items() if v is not None}
-        cfg = from_dict(ReprocessConfig, {**asdict(cfg), **cli, "vertical": asdict(vert),
-                                          "overwrite": overwrite or cfg.overwrite})
-        if not isinstance(cfg.vertical, VerticalConfig):  # pragma: no cover - from_dict builds it
-            cfg = replace(cfg, vertical=VerticalConfig(**cfg.vertical))
+        cfg = replace(cfg, **cli, vertical=vert, overwrite=overwrite or cfg.overwrite)
 
         inputs = expand_inputs(files)
         for p in (profiles, upper_profiles, pm25, temperature):

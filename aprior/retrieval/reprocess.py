@@ -156,20 +156,28 @@ def _near_field_mask(field: ProfileField, lon_b: np.ndarray, lat_b: np.ndarray, 
     return inside.any(axis=-1) & ok
 
 
-def _build_sampler(sensor: Sensor, info: GranuleInfo, fld: ProfileField, block: int) -> _Sampler:
-    """Geolocation pass: exact footprint weights of every pixel of the file on ``fld``'s grid."""
-    mats = []
+def _build_samplers(sensor: Sensor, info: GranuleInfo, fields: list[ProfileField], block: int) -> list[_Sampler]:
+    """Geolocation pass: read the footprint corners once and build the exact footprint
+    weights of every pixel of the file on each field's grid."""
+    mats: list[list[sp.csr_matrix]] = [[] for _ in fields]
     for start in range(0, info.n_scanline, block):
         stop = min(start + block, info.n_scanline)
         lat_b, lon_b = sensor.read_bounds(info, start, stop)
         lat_b = lat_b.reshape(-1, 4)
         lon_b = lon_b.reshape(-1, 4)
-        near = _near_field_mask(fld, lon_b, lat_b)
-        fw = footprint_weights(lon_b, lat_b, fld.grid, valid=near)
-        mats.append(fw.matrix)
-    weights = sp.vstack(mats, format="csr") if mats else sp.csr_matrix((0, fld.grid.size))
-    coverage = np.asarray(weights.sum(axis=1)).ravel()
-    return _Sampler(fld, weights, coverage)
+        for k, fld in enumerate(fields):
+            near = _near_field_mask(fld, lon_b, lat_b)
+            mats[k].append(footprint_weights(lon_b, lat_b, fld.grid, valid=near).matrix)
+    samplers = []
+    for fld, m in zip(fields, mats, strict=True):
+        weights = sp.vstack(m, format="csr") if m else sp.csr_matrix((0, fld.grid.size))
+        samplers.append(_Sampler(fld, weights, np.asarray(weights.sum(axis=1)).ravel()))
+    return samplers
+
+
+def _build_sampler(sensor: Sensor, info: GranuleInfo, fld: ProfileField, block: int) -> _Sampler:
+    """The geolocation pass for a single field (see :func:`_build_samplers`)."""
+    return _build_samplers(sensor, info, [fld], block)[0]
 
 
 def reprocess_file(
@@ -211,8 +219,9 @@ def reprocess_file(
     info = sensor.open(path)
     block = config.block_scanlines
 
-    sampler = _build_sampler(sensor, info, fld, block)
-    upper_sampler = _build_sampler(sensor, info, upper, block) if upper is not None else None
+    samplers = _build_samplers(sensor, info, [fld] if upper is None else [fld, upper], block)
+    sampler = samplers[0]
+    upper_sampler = samplers[1] if upper is not None else None
     npix = info.n_ground_pixel
     touched = sampler.coverage.reshape(info.n_scanline, npix) > 0
     rows_touched = np.flatnonzero(touched.any(axis=1))
@@ -295,18 +304,20 @@ def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sam
             up = upper_sampler.profiles(sub, obs_time[idx[0]: idx[-1] + 1])[idx - idx[0]]
             upper = (up, upper_sampler.field.heights)
         ps = g.surface_pressure.reshape(n)[idx].astype(np.float64)
+        # pixels inside a given temperature field use it, the others the standard atmosphere
+        have = np.zeros(idx.size, dtype=bool)
         temp = None
         if temperature is not None:
             temp = _layer_temperatures(temperature, info, ps, g.longitude.reshape(n)[idx],
                                        g.latitude.reshape(n)[idx], obs_time[idx])
-        xi = partial_columns(prof, fld.heights, ps, info.tm5_a, info.tm5_b,
-                             config=config.vertical, upper=upper)
-        if temp is not None:
             have = np.all(np.isfinite(temp), axis=1)
-            if have.any():
-                up = None if upper is None else (upper[0][have], upper[1])
-                xi[have] = partial_columns(prof[have], fld.heights, ps[have], info.tm5_a, info.tm5_b,
-                                           config=config.vertical, temperature=temp[have], upper=up)
+        xi = np.empty((idx.size, 34))
+        for sel, t in ((~have, None), (have, temp)):
+            if sel.any():
+                up = None if upper is None else (upper[0][sel], upper[1])
+                xi[sel] = partial_columns(prof[sel], fld.heights, ps[sel], info.tm5_a, info.tm5_b,
+                                          config=config.vertical,
+                                          temperature=None if t is None else t[sel], upper=up)
         res = replace_apriori(
             g.averaging_kernel.reshape(n, -1)[idx].astype(np.float64),
             g.amf_total.reshape(n)[idx].astype(np.float64),
