@@ -20,6 +20,8 @@ def register(app: typer.Typer) -> None:
         end: str = typer.Option(None, "--end", help="Last day (inclusive), YYYY-MM-DD (default 2023-01-14, or --start when given).", show_default=False),
         region: str = typer.Option("demo", "--region", help="Region name (demo, domain, northern, paris, alps, benelux) or 'west,south,east,north' in degrees."),
         pm25_hours: int = typer.Option(None, "--pm25-hours", help="Hours of global PM2.5 fields from the start; -1 for the whole period, 0 for none (default 7).", show_default=False),
+        eac4_hours: int = typer.Option(None, "--eac4-hours", help="Hours of the 3-hourly 0.75 degree (EAC4-like) PM2.5 from the start; -1 for the whole period (default: as --pm25-hours; never fewer).", show_default=False),
+        day_step: int = typer.Option(1, "--day-step", help="Make every N-th day of the period only, each with its own chemistry spin-up (for long training worlds)."),
         s5p: bool = typer.Option(True, "--s5p/--no-s5p", help="Write the Sentinel-5P orbits."),
         s5p_noise: float = typer.Option(0.0, "--s5p-noise", help="Relative noise on the synthetic S5P columns."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace the synthetic world already in --out."),
@@ -42,6 +44,9 @@ def register(app: typer.Typer) -> None:
             kw["end"] = end
         if pm25_hours is not None:
             kw["pm25_hours"] = None if pm25_hours < 0 else pm25_hours
+        if eac4_hours is not None:
+            kw["eac4_hours"] = None if eac4_hours < 0 else eac4_hours
+        kw["day_step"] = day_step
         cfg = SynthConfig(**kw)
         t0 = time.perf_counter()
         with progress_bar(not quiet) as bar:

@@ -415,3 +415,23 @@ def test_an_interrupted_world_can_be_overwritten(tmp_path, monkeypatch):
     monkeypatch.undo()
     generate_world(out, cfg, overwrite=True)
     assert not (out / manifest_mod.PARTIAL_MARKER).exists() and open_world(out).manifest["synthetic"]
+
+
+def test_day_step_makes_every_nth_day_with_its_own_spinup(tmp_path):
+    cfg = SynthConfig(**{**TINY, "start": "2023-01-10", "end": "2023-01-16"}, day_step=3,
+                      pm25_hours=0, s5p=False)
+    assert cfg.days == [dt.date(2023, 1, 10), dt.date(2023, 1, 13), dt.date(2023, 1, 16)]
+    generate_world(tmp_path / "w", cfg)
+    world = open_world(tmp_path / "w")
+    assert sorted(world.dated("cams_eu_no2")) == ["2023-01-10", "2023-01-13", "2023-01-16"]
+    with pytest.raises(ConfigError, match="day_step"):
+        SynthConfig(day_step=0)
+
+
+def test_eac4_hours_extends_the_coarse_field_only():
+    cfg = SynthConfig(**TINY, pm25_hours=4, eac4_hours=30)
+    assert (cfg.n_pm25_hours, cfg.n_eac4_hours) == (4, 30)
+    assert SynthConfig(**TINY, pm25_hours=7).n_eac4_hours == 7  # default: as the hourly field
+    assert SynthConfig(**TINY, pm25_hours=7, eac4_hours=None).n_eac4_hours == 48
+    with pytest.raises(ConfigError, match="eac4_hours"):
+        SynthConfig(eac4_hours=-1)

@@ -54,6 +54,14 @@ class SynthConfig:
             0.25 deg and 3-hourly 0.75 deg); None for the whole period; 0 for none. The
             global grids are large (1 M cells an hour), so the default keeps 00-06 UTC of the first
             day: three 3-hourly coarse frames and the seven hourly fine ones between them.
+        eac4_hours: hours of the 3-hourly 0.75 deg (EAC4-like) field written from ``start``
+            when more than ``pm25_hours`` are wanted (it always covers at least those);
+            None for the whole period. ``fixtures/world`` uses 48 (two whole days), so the
+            demo orbits have PM2.5 context at their overpass.
+        day_step: make every ``day_step``-th day of the period only (1: every day). Each
+            day after a gap gets its own ``spinup_hours`` of chemistry, so a long period
+            can be sampled cheaply (e.g. model training worlds); station series then
+            cover the made days only.
         s5p: write the Sentinel-5P orbits (one a day, about 12:30 UTC).
         s5p_noise_rel: relative noise added to the synthetic S5P columns (0: exact).
         station_spacing_km: EEA-like station spacing in cities and suburbs (rural
@@ -75,6 +83,8 @@ class SynthConfig:
     cams_margin_deg: float = 0.2
     cams_lon_convention: str = "0-360"
     pm25_hours: int | None = 7
+    eac4_hours: int | None = 0
+    day_step: int = 1
     s5p: bool = True
     s5p_noise_rel: float = 0.0
     station_spacing_km: float = 20.0
@@ -103,6 +113,10 @@ class SynthConfig:
             raise ConfigError("cams_lon_convention must be '0-360' or '-180..180'")
         if self.pm25_hours is not None and self.pm25_hours < 0:
             raise ConfigError("pm25_hours must be >= 0 or None")
+        if self.eac4_hours is not None and self.eac4_hours < 0:
+            raise ConfigError("eac4_hours must be >= 0 or None")
+        if not isinstance(self.day_step, int) or self.day_step < 1:
+            raise ConfigError(f"day_step must be a positive integer, got {self.day_step!r}")
         if not 0.0 <= self.s5p_noise_rel < 1.0:
             raise ConfigError("s5p_noise_rel must be in [0, 1)")
         if self.station_spacing_km <= 2:
@@ -128,12 +142,18 @@ class SynthConfig:
     def days(self) -> list[dt.date]:
         """The days of the period, in order."""
         n = (self.end - self.start).days + 1
-        return [self.start + dt.timedelta(days=i) for i in range(n)]
+        return [self.start + dt.timedelta(days=i) for i in range(0, n, self.day_step)]
 
     @property
     def n_pm25_hours(self) -> int:
         total = 24 * len(self.days)
         return total if self.pm25_hours is None else min(self.pm25_hours, total)
+
+    @property
+    def n_eac4_hours(self) -> int:
+        total = 24 * len(self.days)
+        own = total if self.eac4_hours is None else min(self.eac4_hours, total)
+        return max(own, self.n_pm25_hours)
 
     def to_dict(self) -> dict:
         """A JSON-able dict of the settings (dates as ISO strings)."""

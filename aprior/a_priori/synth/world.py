@@ -167,23 +167,15 @@ class _Run:
 
     def run(self, say: Progress) -> None:
         cfg = self.cfg
-        spin_days = -(-cfg.spinup_hours // 24)
-        first = cfg.start - dt.timedelta(days=spin_days)
-        state = None
-        for k in range(spin_days):
-            day = first + dt.timedelta(days=k)
-            era5 = self.meteo.day(day)
-            hour0 = 24 * spin_days - cfg.spinup_hours if k == 0 else 0
-            if state is None:
-                state = self.chem.initial_state(day, era5, hour0)
-            for _ in self.chem.run_day(day, era5, state, first_hour=hour0):
-                pass
+        state = self._spinup(cfg.start, None)
         pm = _PM25(cfg, self.root, self.rec)
         for n, day in enumerate(cfg.days):
             say("days", n, len(cfg.days))
             log.info("synthetic world: %s", day)
             if n and day.year != cfg.days[n - 1].year:
                 self._write_eea()
+            if n and (day - cfg.days[n - 1]).days > 1:
+                state = self._spinup(day, state)
             era5 = self.meteo.day(day)
             if state is None:
                 state = self.chem.initial_state(day, era5)
@@ -192,6 +184,21 @@ class _Run:
             pm.day(day)
         say("days", len(cfg.days), len(cfg.days))
         self._write_eea()
+
+    def _spinup(self, start: dt.date, state):
+        """Run the chemistry for ``spinup_hours`` before ``start`` (from ``state``, or from a
+        background state when None); returns the state at ``start``."""
+        spin_days = -(-self.cfg.spinup_hours // 24)
+        first = start - dt.timedelta(days=spin_days)
+        for k in range(spin_days):
+            day = first + dt.timedelta(days=k)
+            era5 = self.meteo.day(day)
+            hour0 = 24 * spin_days - self.cfg.spinup_hours if k == 0 else 0
+            if state is None:
+                state = self.chem.initial_state(day, era5, hour0)
+            for _ in self.chem.run_day(day, era5, state, first_hour=hour0):
+                pass
+        return state
 
     def _write_era5(self, day: dt.date, era5: Era5Day) -> None:
         """The region + margin part, rounded to 12 significant bits (about the precision of
@@ -292,11 +299,15 @@ class _Run:
 
 
 class _PM25:
-    """The global PM2.5 fields, hour by hour, for the first ``cfg.n_pm25_hours`` hours."""
+    """The global PM2.5 fields, hour by hour: the hourly 0.25 deg (GEOS-CF-like) field for the
+    first ``cfg.n_pm25_hours`` hours and the 3-hourly 0.75 deg (EAC4-like) field for the first
+    ``cfg.n_eac4_hours`` hours; the model runs for the longer of the two."""
 
     def __init__(self, cfg: SynthConfig, root: Path, rec: ManifestBuilder) -> None:
         self.cfg, self.root, self.rec = cfg, root, rec
-        self.left = cfg.n_pm25_hours
+        self.fine_left = cfg.n_pm25_hours
+        self.coarse_left = cfg.n_eac4_hours
+        self.left = max(self.fine_left, self.coarse_left)
         self.model = GlobalPM25(cfg.seed) if self.left else None
         self.state = None
 
@@ -318,16 +329,21 @@ class _PM25:
         if n == 24 and self.left > 24:
             self.state = self.model.step(self.state, h0 + 24)
         self.left -= n
+        n_fine, n_coarse = min(n, self.fine_left), min(n, self.coarse_left)
+        self.fine_left -= n_fine
+        self.coarse_left -= n_coarse
         times = t0 + np.arange(n).astype("timedelta64[h]")
         geo = np.stack(fields)
         tag = day.strftime("%Y%m%d")
-        for sub in ("pm25/geoscf", "pm25/eac4"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
-        p = write_geoscf_pm25(self.root / "pm25/geoscf" / f"geoscf_pm25_{tag}.nc", times, LAT_025,
-                              LON_025, geo)
-        self.rec.add(p, "pm25_geoscf", date=day.isoformat())
-        three = np.flatnonzero(np.arange(n) % 3 == 0)
-        coarse = round_bits(to_075(geo[three]) * np.float32(1e-9), 6)
-        p = write_eac4_pm25(self.root / "pm25/eac4" / f"eac4_pm2p5_{tag}.nc", times[three], LAT_075,
-                            LON_075, coarse)
-        self.rec.add(p, "pm25_eac4", date=day.isoformat())
+        if n_fine:
+            (self.root / "pm25/geoscf").mkdir(parents=True, exist_ok=True)
+            p = write_geoscf_pm25(self.root / "pm25/geoscf" / f"geoscf_pm25_{tag}.nc",
+                                  times[:n_fine], LAT_025, LON_025, geo[:n_fine])
+            self.rec.add(p, "pm25_geoscf", date=day.isoformat())
+        three = np.flatnonzero(np.arange(n_coarse) % 3 == 0)
+        if three.size:
+            (self.root / "pm25/eac4").mkdir(parents=True, exist_ok=True)
+            coarse = round_bits(to_075(geo[three]) * np.float32(1e-9), 6)
+            p = write_eac4_pm25(self.root / "pm25/eac4" / f"eac4_pm2p5_{tag}.nc", times[three],
+                                LAT_075, LON_075, coarse)
+            self.rec.add(p, "pm25_eac4", date=day.isoformat())
