@@ -7,9 +7,9 @@ Regions select where models are trained, run and compared. A region is a lon/lat
 name       box (west, south, east, north)    what it is
 =========  ===============================  =====================================================
 domain     (-5.0, 42.0, 9.0, 54.0)          the DACNO2 domain (Western Europe)
-northern   (2.5, 50.0, 7.5, 53.6)           the paper's northern region: Netherlands, Belgium,
+northern   (2.5, 49.4, 8.0, 53.6)           the paper's northern region: Netherlands, Belgium,
                                             the Ruhr
-paris      (1.5, 48.3, 3.5, 49.4)           Paris and the Ile-de-France
+paris      (1.4, 48.1, 3.6, 49.3)           Paris and the Ile-de-France
 alps       (5.5, 44.0, 9.0, 47.5)           the western Alps, within the domain (east edge 9E)
 benelux    (2.5, 49.4, 7.3, 53.6)           Belgium, the Netherlands, Luxembourg
 demo       (3.0, 49.5, 7.0, 52.5)           small default (about 280 x 330 km): Benelux cities,
@@ -42,8 +42,8 @@ BBox = tuple[float, float, float, float]
 #: Named lon/lat boxes (west, south, east, north), degrees.
 REGIONS: dict[str, BBox] = {
     "domain": DOMAIN_BBOX,
-    "northern": (2.5, 50.0, 7.5, 53.6),
-    "paris": (1.5, 48.3, 3.5, 49.4),
+    "northern": (2.5, 49.4, 8.0, 53.6),
+    "paris": (1.4, 48.1, 3.6, 49.3),
     "alps": (5.5, 44.0, 9.0, 47.5),
     "benelux": (2.5, 49.4, 7.3, 53.6),
     "demo": (3.0, 49.5, 7.0, 52.5),
