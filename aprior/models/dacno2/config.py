@@ -1,0 +1,207 @@
+"""DACNO2 configuration: input sizes, layer widths, presets.
+
+Widths are given per encoder/decoder scale, always ordered coarse to fine: index 0 is the
+latent scale P/8 (16 km), then P/4 (8 km), P/2 (4 km) and P (2 km), P being ``patch``.
+
+The paper (Sect. 2.3) fixes the structure but not the layer widths. The ``paper`` preset
+(the defaults) is our choice for the paper's sizes (patch 256, 24 h, 8 levels): wide at the
+16 km latent scale, narrow at 2 km where every 3D channel holds ``8 * 256 * 256`` voxels and
+the ConvLSTM-3D still runs three steps. It has about 1.1 M parameters and costs about
+225 GFLOP per sample forward (about three times that with the backward pass), with about
+3 GiB of activations kept for the backward pass per sample in float32: a model that trains
+for days to weeks on two 24 GB GPUs over the paper's ~10 000 samples a phase, as the paper's
+did. ``small`` (patch 128, 0.09 M parameters) trains on a CPU; ``tiny`` (patch 64) is for
+unit tests. ``aprior models dacno2 --all-presets`` prints the parts and shapes of each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from aprior.errors import ConfigError
+
+Widths = tuple[int, int, int, int]
+
+N_SCALES = 4  # P/8, P/4, P/2, P
+
+_INT_FIELDS = (
+    "n_levels", "patch", "n_hours", "single_channels", "pressure_channels", "n_pressure_levels",
+    "emission_channels", "geography_channels", "temporal_features", "single_level_layers",
+    "surface_layers", "temporal_hidden", "temporal_embedding", "lstm_kernel",
+)
+_WIDTH_FIELDS = (
+    "lstm2d_hidden", "lstm3d_hidden", "met2d_width", "met3d_width", "emission_width",
+    "geography_width", "transition_channels", "fusion_width", "decoder_width",
+)
+
+
+@dataclass(frozen=True)
+class DACNO2Config:
+    """Sizes of a DACNO2 network. Defaults are the ``paper`` preset.
+
+    Attributes:
+        n_levels: output levels (heights above the surface, level 0 = surface).
+        patch: 2 km cells per patch side P; a multiple of 8 (ERA5 inputs are at P/8).
+        n_hours: hours of ERA5 input per sample (the paper: 24).
+        single_channels: ERA5 single-level variables.
+        pressure_channels: ERA5 pressure-level variables.
+        n_pressure_levels: ERA5 pressure levels Zp, ordered from the lowest (highest
+            pressure) up, like the output levels.
+        emission_channels: emission inventory and proxies (NOx, roads, population, lights).
+        geography_channels: elevation and the one-hot land-cover classes.
+        temporal_features: temporal indicators (day-of-week sin/cos, flights).
+        single_level_layers: lowest output layers fed by single-level meteorology (paper: 5).
+        surface_layers: lowest output layers fed by emissions and geography (paper: 1).
+        lstm2d_hidden: ConvLSTM-2D hidden channels per scale (coarse to fine).
+        lstm3d_hidden: ConvLSTM-3D hidden channels per scale.
+        met2d_width: channels of each of the 4 branches of the inception block after each
+            ConvLSTM-2D (output ``4 * width``).
+        met3d_width: the same for the ConvLSTM-3D branch.
+        emission_width: channels of each of the 5 branches of the emission CNN's inception
+            blocks (output ``5 * width``), per scale.
+        geography_width: the same for the geography CNN.
+        transition_channels: channels of each branch's 3D transition tensor, per scale.
+        fusion_width: channels of each of the 4 branches of the fusion inception-3D blocks.
+        decoder_width: channels of each of the 4 branches of the decoder inception-3D blocks.
+        temporal_hidden: hidden units of the temporal MLP.
+        temporal_embedding: size of the temporal embedding (channels added at P/8).
+        lstm_kernel: spatial kernel of the ConvLSTM gates (odd).
+        dropout: dropout probability at the end of every inception path (the paper gives no
+            value; ours).
+        gradient_checkpointing: recompute activations stage by stage in the backward pass
+            (less memory, about a third more compute).
+    """
+
+    n_levels: int = 8
+    patch: int = 256
+    n_hours: int = 24
+    single_channels: int = 9
+    pressure_channels: int = 6
+    n_pressure_levels: int = 8
+    emission_channels: int = 4
+    geography_channels: int = 6
+    temporal_features: int = 3
+    single_level_layers: int = 5
+    surface_layers: int = 1
+    lstm2d_hidden: Widths = (64, 32, 16, 8)
+    lstm3d_hidden: Widths = (32, 16, 8, 4)
+    met2d_width: Widths = (16, 8, 4, 4)
+    met3d_width: Widths = (8, 4, 4, 2)
+    emission_width: Widths = (32, 16, 8, 4)
+    geography_width: Widths = (16, 8, 4, 4)
+    transition_channels: Widths = (16, 8, 8, 4)
+    fusion_width: Widths = (16, 8, 8, 4)
+    decoder_width: Widths = (32, 16, 8, 4)
+    temporal_hidden: int = 32
+    temporal_embedding: int = 16
+    lstm_kernel: int = 3
+    dropout: float = 0.1
+    gradient_checkpointing: bool = False
+
+    PRESETS: ClassVar[dict[str, DACNO2Config]]
+
+    def __post_init__(self) -> None:
+        for name in _INT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"DACNO2 config: {name} must be a positive integer, got {value!r}")
+        for name in _WIDTH_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, list):
+                value = tuple(value)
+                object.__setattr__(self, name, value)
+            if (not isinstance(value, tuple) or len(value) != N_SCALES
+                    or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)):
+                raise ConfigError(f"DACNO2 config: {name} must be {N_SCALES} positive integers "
+                                  f"(coarse to fine), got {value!r}")
+        if self.patch % 8 or self.patch < 16:
+            raise ConfigError(f"DACNO2 config: patch must be a multiple of 8 and at least 16 "
+                              f"(ERA5 inputs are at patch / 8), got {self.patch}")
+        for name in ("single_level_layers", "surface_layers"):
+            if getattr(self, name) > self.n_levels:
+                raise ConfigError(f"DACNO2 config: {name}={getattr(self, name)} exceeds "
+                                  f"n_levels={self.n_levels}")
+        if self.lstm_kernel % 2 == 0:
+            raise ConfigError(f"DACNO2 config: lstm_kernel must be odd, got {self.lstm_kernel}")
+        if (isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float)
+                or not 0.0 <= self.dropout < 1.0):
+            raise ConfigError(f"DACNO2 config: dropout must be in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.gradient_checkpointing, bool):
+            raise ConfigError("DACNO2 config: gradient_checkpointing must be true or false, "
+                              f"got {self.gradient_checkpointing!r}")
+
+    @property
+    def coarse(self) -> int:
+        """ERA5 cells per patch side (P/8)."""
+        return self.patch // 8
+
+    def scale_size(self, k: int) -> int:
+        """Cells per side at scale ``k`` (0 = P/8 ... 3 = P)."""
+        return self.coarse * 2**k
+
+    def sequence_lengths(self) -> tuple[int, ...]:
+        """ConvLSTM sequence length per scale: halved after each block, keeping the last hour."""
+        lengths = [self.n_hours]
+        for _ in range(N_SCALES - 1):
+            lengths.append((lengths[-1] + 1) // 2)
+        return tuple(lengths)
+
+    @classmethod
+    def preset(cls, name: str) -> DACNO2Config:
+        """The named preset (``paper``, ``small``, ``tiny``); ConfigError if unknown."""
+        try:
+            return cls.PRESETS[name]
+        except KeyError:
+            raise ConfigError(f"unknown DACNO2 preset {name!r}; known: "
+                              f"{', '.join(cls.PRESETS)}") from None
+
+    def replace(self, **changes: Any) -> DACNO2Config:
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (width tuples as lists), for checkpoints and metadata."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DACNO2Config:
+        """Inverse of :meth:`to_dict`; missing keys take the defaults, unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"DACNO2 config must be a mapping, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"DACNO2 config: unknown key(s) {', '.join(map(repr, unknown))}")
+        values = {k: tuple(v) if k in _WIDTH_FIELDS and isinstance(v, list) else v
+                  for k, v in data.items()}
+        return cls(**values)
+
+
+DACNO2Config.PRESETS = {
+    # the paper's input sizes; our widths (the paper gives none), see the module docstring
+    "paper": DACNO2Config(),
+    # CPU-trainable: 256 km patches, a fraction of the widths
+    "small": DACNO2Config(
+        patch=128,
+        lstm2d_hidden=(16, 8, 4, 4), lstm3d_hidden=(8, 4, 4, 2),
+        met2d_width=(4, 2, 2, 1), met3d_width=(2, 2, 1, 1),
+        emission_width=(8, 4, 2, 2), geography_width=(4, 2, 2, 1),
+        transition_channels=(4, 4, 2, 2), fusion_width=(4, 4, 2, 2),
+        decoder_width=(8, 4, 2, 2), temporal_hidden=16, temporal_embedding=4,
+    ),
+    # unit tests: the smallest sensible network
+    "tiny": DACNO2Config(
+        patch=64,
+        lstm2d_hidden=(4, 2, 2, 2), lstm3d_hidden=(2, 2, 1, 1),
+        met2d_width=(1, 1, 1, 1), met3d_width=(1, 1, 1, 1),
+        emission_width=(2, 1, 1, 1), geography_width=(1, 1, 1, 1),
+        transition_channels=(2, 1, 1, 1), fusion_width=(2, 1, 1, 1),
+        decoder_width=(2, 1, 1, 1), temporal_hidden=4, temporal_embedding=2,
+    ),
+}

@@ -1,0 +1,62 @@
+"""``aprior models`` through typer's CliRunner on a local app."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from aprior.cli.models_cmd import register
+from aprior.models import summary as summary_mod
+from aprior.models.dacno2 import DACNO2, DACNO2Config
+from aprior.models.summary import count_parameters
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def _root() -> None:
+        """test app"""
+
+    return app
+
+
+def test_models_dacno2_tiny(app):
+    res = CliRunner().invoke(app, ["models", "dacno2", "--preset", "tiny"])
+    assert res.exit_code == 0, res.output
+    n = count_parameters(DACNO2(DACNO2Config.preset("tiny")))
+    assert f"dacno2 (tiny): {n:,} parameters" in res.output
+    for part in ("met2d", "met3d", "emissions", "geography", "temporal", "fusion", "decoder"):
+        assert part in res.output
+    assert "output" in res.output and "(1, 8, 64, 64)" in res.output
+
+
+def test_models_all_presets(app):
+    res = CliRunner().invoke(app, ["models", "dacno2", "--all-presets"])
+    assert res.exit_code == 0, res.output
+    for preset in ("paper", "small", "tiny"):
+        assert f"dacno2 ({preset}):" in res.output
+
+
+def test_unknown_model_or_preset_is_one_line_and_exit_2(app):
+    runner = CliRunner()
+    res = runner.invoke(app, ["models", "nonet"])
+    assert res.exit_code == 2 and "unknown model 'nonet'" in res.output
+    res = runner.invoke(app, ["models", "dacno2", "--preset", "huge"])
+    assert res.exit_code == 2 and "unknown DACNO2 preset 'huge'" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_all_models_with_one_unavailable(app, monkeypatch):
+    monkeypatch.setattr(summary_mod, "MODEL_SUMMARIES",
+                        {"dacno2": summary_mod.MODEL_SUMMARIES["dacno2"],
+                         "ghost": "aprior.models.no_such_module:summary"})
+    res = CliRunner().invoke(app, ["models", "--preset", "tiny"])
+    assert res.exit_code == 0, res.output
+    assert "dacno2 (tiny):" in res.output
+    assert "ghost: unavailable" in res.output
+    res = CliRunner().invoke(app, ["models", "ghost", "--preset", "tiny"])
+    assert res.exit_code == 2 and "unavailable" in res.output
