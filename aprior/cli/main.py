@@ -22,10 +22,17 @@ app = typer.Typer(
 
 #: command modules, in the order their commands appear in --help
 COMMAND_MODULES: tuple[str, ...] = (
+    "aprior.cli.demo",
     "aprior.cli.reprocess",
+    "aprior.cli.compare",
+    "aprior.cli.generate",
+    "aprior.cli.downscale",
+    "aprior.cli.train",
+    "aprior.cli.evaluate",
     "aprior.cli.synth",
     "aprior.cli.fetch",
     "aprior.cli.plugins_cmd",
+    "aprior.cli.models_cmd",
 )
 
 

@@ -1,0 +1,355 @@
+"""The three training phases of DACNO2 (paper Sect. 2.4) as engine tasks.
+
+=====  ==========================  ================================================  ==========
+phase  starts from                 loss (training and validation)                    days
+=====  ==========================  ================================================  ==========
+1      random weights              MSE + (1 - SSIM) against CAMS at 8 km             train/val
+2      phase 1's best weights      phase 1's loss + masked MSE against the training  train/val
+                                   stations on the surface layer at 2 km
+3      phase 2's best weights      masked MSE against the training stations in the   test year,
+                                   test year + (1 - SSIM) against the frozen phase-2  80/20 by
+                                   predictions at 8 km                               day
+=====  ==========================  ================================================  ==========
+
+Predictions are ratio-scaled (CAMS / layer ratio, :mod:`aprior.a_priori.cams_targets`);
+the surface ratio is 1, so the surface layer compares with stations in ug m-3 as it is.
+"At 8 km" means the 2 km prediction average-pooled 4 x 4. SSIM is computed per layer on
+slices min-max normalised with the *target's* lo/hi applied to both fields
+(:func:`aprior.models.losses.ssim_per_layer`), so a bias is not normalised away. Station
+terms use the training station cells only; the evaluation cells are never trained on.
+Phase 3's frozen phase-2 model is a copy of the predecessor run in eval mode under
+``no_grad`` on every batch.
+
+A phase that needs a predecessor refuses a missing one, one of another phase, and one
+trained with another configuration, data spec, grid or normalisation (ConfigError).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from aprior.errors import ConfigError, InputFileError
+from aprior.models.checkpoint import load_weights, weights_hash
+from aprior.models.dacno2.config import DACNO2Config
+from aprior.models.dacno2.dataset import PatchDataset
+from aprior.models.dacno2.model import DACNO2, INPUT_KEYS
+from aprior.models.dacno2.predict import MODEL_NAME, weights_file
+from aprior.models.dacno2.prepare import Prepared
+from aprior.models.losses import avg_pool_xy, masked_mse, ssim_per_layer
+
+log = logging.getLogger(__name__)
+
+PHASES = (1, 2, 3)
+#: 2 km cells per 8 km CAMS cell side
+CAMS_FACTOR = 4
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """Loss weights and phase-specific settings (the ``[phase]`` table of ``--config``).
+
+    The paper sums its terms with weight 1 (its Eqs. 1-3); those are the defaults.
+
+    Attributes:
+        cams_mse: weight of the MSE against CAMS (phases 1, 2).
+        cams_ssim: weight of ``1 - SSIM`` against CAMS (phases 1, 2).
+        stations: weight of the masked station MSE (phases 2, 3).
+        frozen_ssim: weight of ``1 - SSIM`` against the frozen phase-2 model (phase 3).
+        ssim_window: SSIM window side in 8 km cells.
+        lr_factor: phases 2 and 3 default to phase 1's learning rate times this.
+        phase3_val_fraction: fraction of the test year's days phase 3 validates on.
+        init_output_bias: phase 1 starts the network's output bias at the training
+            targets' mean (an initialisation choice of ours; the paper does not say).
+    """
+
+    cams_mse: float = 1.0
+    cams_ssim: float = 1.0
+    stations: float = 1.0
+    frozen_ssim: float = 1.0
+    ssim_window: int = 7
+    lr_factor: float = 0.1
+    phase3_val_fraction: float = 0.2
+    init_output_bias: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("cams_mse", "cams_ssim", "stations", "frozen_ssim"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+                raise ConfigError(f"[phase] {name} must be a number >= 0, got {v!r}")
+        if not isinstance(self.ssim_window, int) or self.ssim_window < 2:
+            raise ConfigError(f"[phase] ssim_window must be an integer >= 2, got {self.ssim_window!r}")
+        if not 0 < self.lr_factor <= 1:
+            raise ConfigError(f"[phase] lr_factor must be in (0, 1], got {self.lr_factor!r}")
+        if not 0 < self.phase3_val_fraction < 1:
+            raise ConfigError("[phase] phase3_val_fraction must be in (0, 1), got "
+                              f"{self.phase3_val_fraction!r}")
+
+
+@dataclass(frozen=True)
+class Predecessor:
+    """The weights a phase starts from (phase 2: phase 1's; phase 3: phase 2's).
+
+    Attributes:
+        path: the weights file; ``sha256`` its digest.
+        state: the state dict.
+        metadata: its metadata (parsed JSON).
+    """
+
+    path: Path
+    sha256: str
+    state: dict[str, Tensor]
+    metadata: dict
+
+    @property
+    def phase(self) -> int | None:
+        return self.metadata.get("phase")
+
+    @property
+    def base_lr(self) -> float | None:
+        """Phase 1's learning rate, passed on from phase to phase."""
+        v = self.metadata.get("base_lr")
+        return float(v) if v is not None else None
+
+    def describe(self) -> dict:
+        return {"path": str(self.path), "sha256": self.sha256, "phase": self.phase,
+                "best_epoch": self.metadata.get("training", {}).get("best_epoch")}
+
+
+def check_phase(phase: int) -> int:
+    if phase not in PHASES:
+        raise ConfigError(f"phase must be 1, 2 or 3, got {phase}")
+    return int(phase)
+
+
+def load_predecessor(phase: int, source: str | os.PathLike[str] | None) -> Predecessor | None:
+    """The weights phase ``phase`` starts from (None for phase 1).
+
+    Args:
+        phase: 1, 2 or 3.
+        source: the predecessor's run directory (its ``weights.pt``, else ``best.pt``) or
+            weights file.
+
+    Raises:
+        ConfigError: phase 2/3 without ``source``, or weights of another model or phase.
+        InputFileError: the weights cannot be found or read.
+    """
+    check_phase(phase)
+    if phase == 1:
+        if source is not None:
+            raise ConfigError("phase 1 starts from random weights; --from is only for phases 2 "
+                              "and 3")
+        return None
+    if source is None:
+        raise ConfigError(f"phase {phase} starts from phase {phase - 1}'s best weights; pass "
+                          f"--from with the run directory of phase {phase - 1}")
+    try:
+        path = weights_file(source)
+    except InputFileError as exc:
+        raise ConfigError(f"phase {phase} needs phase {phase - 1}'s weights, but {exc}") from None
+    state, meta = load_weights(path)
+    if meta.get("model") != MODEL_NAME:
+        raise ConfigError(f"holds weights of model {meta.get('model')!r}; phase {phase} starts "
+                          f"from DACNO2 phase {phase - 1}", path)
+    if meta.get("phase") != phase - 1:
+        raise ConfigError(f"holds DACNO2 phase-{meta.get('phase')} weights; phase {phase} starts "
+                          f"from phase {phase - 1} (train phase {phase - 1} first)", path)
+    return Predecessor(path, weights_hash(path), state, meta)
+
+
+def check_predecessor(pred: Predecessor, *, phase: int, config: DACNO2Config,
+                      prepared: Prepared) -> None:
+    """Refuse a predecessor trained with another configuration, spec, grid or statistics."""
+    meta, data = pred.metadata, prepared.metadata()
+    checks = (("network configuration", meta.get("config"), config.to_dict()),
+              ("data spec", meta.get("spec"), prepared.spec.to_dict()),
+              ("grid", meta.get("grid"), data["grid"]),
+              ("levels", meta.get("levels_m"), list(prepared.spec.levels_m)),
+              ("input statistics", meta.get("stats"), data["stats"]),
+              ("layer ratios", meta.get("ratios"), data["ratios"]))
+    for what, old, new in checks:
+        if old != new:
+            extra = ""
+            if isinstance(old, dict) and isinstance(new, dict):
+                keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+                extra = f" (differs in {', '.join(keys[:6])})"
+            prev = phase - 1
+            raise ConfigError(f"phase {phase} must continue phase {prev} with the same {what}, "
+                              f"but it differs{extra}; use the data, preset and configuration "
+                              f"of phase {prev}", pred.path)
+
+
+def phase3_days(test_dates: list[dt.date], fraction: float,
+                seed: int) -> tuple[list[dt.date], list[dt.date]]:
+    """Phase 3's (train, val) days: the test year's days split at random by day."""
+    if len(test_dates) < 2:
+        raise ConfigError(f"phase 3 fine-tunes on the test year's station data, but the prepared "
+                          f"data hold {len(test_dates)} day(s) of a test year; it needs at least 2")
+    order = np.random.default_rng([seed, 3]).permutation(len(test_dates))
+    n_val = min(max(int(round(fraction * len(test_dates))), 1), len(test_dates) - 1)
+    val = sorted(test_dates[i] for i in order[:n_val])
+    return sorted(test_dates[i] for i in order[n_val:]), val
+
+
+def _spread(days: list[dt.date], seed: int) -> list[dt.date]:
+    """Days in a seeded random order, so that a capped validation (``max_batches``) still
+    sees days from the whole period."""
+    order = np.random.default_rng([seed, 7]).permutation(len(days))
+    return [days[i] for i in order]
+
+
+class PhaseTask:
+    """The engine task of one DACNO2 phase (see the module docstring).
+
+    Args:
+        phase: 1, 2 or 3.
+        prepared: the prepared data.
+        config: the network configuration.
+        preset: the preset name it came from ("custom" if changed), for the metadata.
+        predecessor: phase 2/3's starting weights (:func:`load_predecessor`).
+        options: loss weights and phase settings.
+        base_lr: phase 1's learning rate (recorded so later phases can derive theirs).
+        trained_on: what the data are, for the metadata (e.g. "SYNTHETIC world ...").
+    """
+
+    def __init__(self, phase: int, prepared: Prepared, config: DACNO2Config, *,
+                 preset: str = "custom", predecessor: Predecessor | None = None,
+                 options: PhaseConfig | None = None, base_lr: float | None = None,
+                 trained_on: str | None = None) -> None:
+        self.phase = check_phase(phase)
+        if (phase > 1) != (predecessor is not None):
+            raise ConfigError(f"phase {phase} {'needs' if phase > 1 else 'takes no'} predecessor "
+                              "weights")
+        if predecessor is not None:
+            check_predecessor(predecessor, phase=phase, config=config, prepared=prepared)
+        if len(prepared.spec.levels_m) != config.n_levels:
+            raise ConfigError(f"the data have {len(prepared.spec.levels_m)} levels, the network "
+                              f"{config.n_levels}; set [model] n_levels to match")
+        if prepared.spec.patch != config.patch:
+            raise ConfigError(f"the data are cut in patches of {prepared.spec.patch} cells, the "
+                              f"network expects {config.patch}; set [data] patch = {config.patch}")
+        if phase > 1 and prepared.train_cells.size == 0:
+            raise ConfigError(f"phase {phase} fits EEA training stations, but the prepared data "
+                              "have none (no station qualifies: background or industrial, "
+                              ">= 20 % valid values in the year)", prepared.root)
+        self.name = f"dacno2-phase{phase}"
+        self.prepared, self.config, self.preset = prepared, config, preset
+        self.predecessor, self.options = predecessor, options or PhaseConfig()
+        self.base_lr, self.trained_on = base_lr, trained_on
+        seed = prepared.spec.seed
+        if phase == 3:
+            self.train_days, self.val_days = phase3_days(
+                prepared.test_dates, self.options.phase3_val_fraction, seed)
+        else:
+            self.train_days, self.val_days = list(prepared.train_dates), list(prepared.val_dates)
+        self.val_days = _spread(self.val_days, seed)
+        self._frozen: nn.Module | None = None
+
+    # -- engine protocol ----------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        """A new network; in phase 1 its output bias starts at the training targets' mean
+        (``init_output_bias``), so training does not spend its first steps on the scale."""
+        model = DACNO2(self.config)
+        if self.phase == 1 and self.options.init_output_bias:
+            try:
+                head = model.decoder["head"]
+            except (AttributeError, KeyError, TypeError):
+                head = None
+            if isinstance(getattr(head, "bias", None), Tensor):
+                mean = self.target_mean()
+                with torch.no_grad():  # softplus^-1(mean)
+                    head.bias.fill_(float(mean + np.log(-np.expm1(-mean))))
+                log.info("phase 1: output bias set for a mean of %.3g ug m-3", mean)
+        return model
+
+    def target_mean(self, max_days: int = 16) -> float:
+        """Mean ratio-scaled CAMS target over (up to ``max_days`` of) the training days: the
+        surface mean, since each layer is divided by its mean ratio to the surface."""
+        days = self.train_days[:: max(1, len(self.train_days) // max_days)][:max_days]
+        values = [np.nanmean(self.prepared.day(d).cams[0]) for d in days]
+        mean = float(np.nanmean(values)) if values else float("nan")
+        return mean if np.isfinite(mean) and mean > 0 else 1.0
+
+    def _dataset(self, days: list[dt.date]) -> PatchDataset:
+        return PatchDataset(self.prepared, days, stations="none" if self.phase == 1 else "train")
+
+    def train_dataset(self) -> PatchDataset:
+        return self._dataset(self.train_days)
+
+    def val_dataset(self) -> PatchDataset:
+        return self._dataset(self.val_days)
+
+    def initial_state(self) -> dict[str, Tensor] | None:
+        return None if self.predecessor is None else self.predecessor.state
+
+    def loss(self, model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        """The phase's loss of a micro-batch (mean over it) and its named parts."""
+        pred = model(**{k: batch[k] for k in INPUT_KEYS})  # (B, Z, P, P) ratio-scaled
+        o, parts = self.options, {}
+        total = pred.new_zeros((), dtype=torch.float32)
+        if self.phase in (1, 2):
+            pooled = avg_pool_xy(pred, CAMS_FACTOR)
+            mask = batch["cams_mask"]
+            mse = masked_mse(pooled, batch["cams"], mask)
+            ssim = ssim_per_layer(pooled, batch["cams"], mask, o.ssim_window)
+            total = total + o.cams_mse * mse + o.cams_ssim * (1.0 - ssim)
+            parts.update(mse_cams=float(mse.detach()), ssim_cams=float(ssim.detach()))
+        if self.phase in (2, 3):
+            st = masked_mse(pred[:, 0], batch["stations"], batch["station_mask"])
+            total = total + o.stations * st
+            parts["mse_stations"] = float(st.detach())
+            parts["n_stations"] = float(batch["station_mask"].sum())
+        if self.phase == 3:
+            ref = avg_pool_xy(self.frozen_predictions(batch), CAMS_FACTOR)
+            ssim = ssim_per_layer(avg_pool_xy(pred, CAMS_FACTOR), ref, None, o.ssim_window)
+            total = total + o.frozen_ssim * (1.0 - ssim)
+            parts["ssim_phase2"] = float(ssim.detach())
+        return total, parts
+
+    def val_loss(self, model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        """The same terms as the training loss (the paper's validation metric)."""
+        return self.loss(model, batch)
+
+    def frozen_predictions(self, batch: dict[str, Tensor]) -> Tensor:
+        """Phase 3: the frozen phase-2 model's ``(B, Z, P, P)`` prediction of the batch."""
+        dev = batch["emis"].device
+        if self._frozen is None or next(self._frozen.parameters()).device != dev:
+            frozen = DACNO2(self.config)
+            frozen.load_state_dict(copy.deepcopy(self.predecessor.state))
+            for p in frozen.parameters():
+                p.requires_grad_(False)
+            self._frozen = frozen.to(dev).eval()
+        with torch.no_grad():
+            return self._frozen(**{k: batch[k] for k in INPUT_KEYS}).detach()
+
+    def metadata(self) -> dict:
+        """JSON-able facts for the checkpoints: everything generation needs."""
+        p = self.prepared
+        data = p.metadata()
+        meta = {
+            "model": MODEL_NAME, "preset": self.preset, "config": self.config.to_dict(),
+            "phase": self.phase, "variant": p.spec.variant, "spec": p.spec.to_dict(),
+            "levels_m": list(p.spec.levels_m), "grid": data["grid"], "stats": data["stats"],
+            "ratios": data["ratios"], "base_lr": self.base_lr,
+            "loss": dataclasses.asdict(self.options),
+            "days": {"train": [d.isoformat() for d in self.train_days],
+                     "val": sorted(d.isoformat() for d in self.val_days),
+                     "test_year": data["split"].get("test_year")},
+            "stations": {"train_cells": len(p.train_cells), "eval_cells": len(p.eval_cells)},
+            "data": {"catalog": data.get("catalog"), "synthetic": p.synthetic,
+                     "prepared": str(p.root)},
+        }
+        if self.trained_on:
+            meta["trained_on"] = self.trained_on
+        if self.predecessor is not None:
+            meta["predecessor"] = self.predecessor.describe()
+        return meta

@@ -1,0 +1,121 @@
+"""Rendering and writing DACNO2's Table 2 (plain text in the paper's layout, CSV, JSON).
+
+The text layout follows the paper's Table 2: one column per model (CAMS-2km, Phase-1,
+Phase-2, Phase-3), one row per score, panels one under the other; the best value of each
+row is marked with an asterisk (lowest RMSE, highest r and R2, smallest absolute bias).
+The CSV holds one row per panel, layer and model (long format); the JSON everything.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from aprior._io import atomic_path
+from aprior.models.dacno2.metrics import SCORES
+
+LABELS = {"rmse": "RMSE", "r": "r", "r2": "R2", "bias": "bias"}
+CSV_FIELDS = ("panel", "layer", "model", "year", "n", "rmse", "r", "r2", "bias", "mean_model",
+              "mean_ref", "fine_std", "fine_corr_truth")
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _best(score: str, values: Sequence[float]) -> int | None:
+    ok = [(i, v) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
+    if len(ok) < 2:
+        return None
+    if score == "rmse":
+        return min(ok, key=lambda t: t[1])[0]
+    if score == "bias":
+        return min(ok, key=lambda t: abs(t[1]))[0]
+    return max(ok, key=lambda t: t[1])[0]
+
+
+def _block(title: str, rows: list[dict], columns: Sequence[str], width: int) -> list[str]:
+    by = {r["model"]: r for r in rows}
+    cols = [c for c in columns if c in by]
+    lines = [title, f"  {'':<{width}}" + "".join(f"{c:>13}" for c in cols)]
+    lines.append(f"  {'n':<{width}}" + "".join(f"{by[c]['n']:>13}" for c in cols))
+    for score in SCORES:
+        values = [by[c][score] for c in cols]
+        best = _best(score, values)
+        cells = [_num(v) + ("*" if i == best else " ") for i, v in enumerate(values)]
+        lines.append(f"  {LABELS[score]:<{width}}" + "".join(f"{c:>13}" for c in cells))
+    return lines
+
+
+def render_table2(result: dict) -> str:
+    """The result of :func:`~aprior.models.dacno2.evaluate.evaluate_dacno2` as text."""
+    cols, t = result["columns"], result["tables"]
+    w = 12
+    head = [f"Table 2: DACNO2-{result['variant'].upper()} on the test year {result['test_year']}"
+            f" ({len(result['dates'])} days, {result['n_eval_cells']} evaluation station cells)",
+            f"data: {result['data']}"]
+    head += [f"note: {n}" for n in result["notes"]]
+    for m, info in result["models"].items():
+        head.append(f"{m}: {info['weights']} (preset {info['preset']}, sha256 "
+                    f"{info['sha256'][:12]}); trained on: {info['trained_on']}")
+    lines = [*head, ""]
+    lines += _block("Against EEA evaluation stations (2 km, surface)", t["eea"]["rows"], cols, w)
+    if "truth_stations" in t:
+        lines += ["", *_block("Against the truth at the evaluation station cells",
+                              t["truth_stations"]["rows"], cols, w)]
+    for key, title in (("cams", "Against CAMS (8 km)"), ("truth", "Against the truth (2 km)")):
+        if key not in t:
+            continue
+        for layer in t[key]["layers"]:
+            name = "all layers" if layer["layer"] == "all" else f"layer {layer['layer']}"
+            lines += ["", *_block(f"{title}, {name}", layer["rows"], cols, w)]
+    lines += ["", "Fine-scale structure (surface; std below 16 km, ug m-3; corr. with truth)"]
+    for r in t["fine_scale"]["rows"]:
+        lines.append(f"  {r['model']:<{w}}{_num(r['fine_std']):>13}{_num(r['fine_corr_truth']):>13}")
+    if "bias_by_year" in t:
+        lines += ["", "Mean bias at the evaluation stations per year (ug m-3; model - station)"]
+        years = sorted({r["year"] for r in t["bias_by_year"]["rows"]})
+        by = {(r["model"], r["year"]): r for r in t["bias_by_year"]["rows"]}
+        lines.append(f"  {'':<{w}}" + "".join(f"{y:>13}" for y in years))
+        for m in cols:
+            if any((m, y) in by for y in years):
+                lines.append(f"  {m:<{w}}" + "".join(
+                    f"{_num(by[(m, y)]['bias']) if (m, y) in by else '-':>13}" for y in years))
+    return "\n".join(lines)
+
+
+def table2_rows(result: dict) -> list[dict]:
+    """Long-format rows (:data:`CSV_FIELDS`) of every panel."""
+    out = []
+    for panel, table in result["tables"].items():
+        for layer in table.get("layers", [{"layer": "surface" if panel != "bias_by_year" else "",
+                                           "rows": table.get("rows", [])}]):
+            for r in layer["rows"]:
+                out.append({"panel": panel, "layer": layer["layer"],
+                            **{k: r.get(k, "") for k in CSV_FIELDS if k not in ("panel", "layer")}})
+    return out
+
+
+def write_table2(result: dict, out_dir: str | os.PathLike[str], stem: str = "table2") -> list[Path]:
+    """Write ``<stem>.csv``, ``<stem>.json`` and ``<stem>.txt`` into ``out_dir`` (created),
+    each atomically; returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(table2_rows(result))
+    texts = {"csv": buf.getvalue(), "json": json.dumps(result, indent=1) + "\n",
+             "txt": render_table2(result) + "\n"}
+    paths = []
+    for suffix, text in texts.items():
+        path = out / f"{stem}.{suffix}"
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths

@@ -1,0 +1,70 @@
+"""``aprior demo`` end to end on the bundled synthetic world (small preset demo weights)."""
+
+from __future__ import annotations
+
+import h5py
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from aprior.cli import demo as demo_cmd
+
+
+@pytest.fixture(scope="module")
+def app():
+    app = typer.Typer()
+    demo_cmd.register(app)
+
+    @app.command("noop")
+    def _noop() -> None:  # a second command keeps "demo" a named subcommand
+        pass
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def demo_run(app, tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "run"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--device", "cpu", "-q"])
+    return out, result
+
+
+def test_demo_runs_end_to_end_and_writes_the_report(demo_run):
+    out, result = demo_run
+    assert result.exit_code == 0, result.output
+    report = out / "report" / "report.html"
+    assert report.is_file() and "<img" in report.read_text()
+    assert (out / "profiles" / "dacno2_s5p_20230113.nc").is_file()
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) >= 3
+    assert "truth" in result.output.lower()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".run.")]  # no temp dir left
+
+
+def test_demo_reprocesses_with_both_apriori(demo_run):
+    out, _ = demo_run
+    for name in ("dacno2", "cams"):
+        files = sorted((out / "reprocessed" / name).glob("*.nc"))
+        assert len(files) == 1
+        with h5py.File(files[0], "r") as f:
+            col = f["PRODUCT/nitrogendioxide_tropospheric_column_reprocessed"][...]
+        assert (col[col < 9e36] > 0).sum() > 500
+
+
+def test_demo_generated_profile_reads_as_a_profile_field(demo_run):
+    from aprior.a_priori.cf_field import read_cf_field
+
+    out, _ = demo_run
+    fld = read_cf_field(out / "profiles" / "dacno2_s5p_20230113.nc")
+    assert fld.no2.shape[1] == 8 and float(fld.no2.min()) >= 0.0
+    assert fld.no2[:, 0].mean() > fld.no2[:, -1].mean()  # more NO2 at the surface than at 5 km
+
+
+def test_demo_refuses_an_existing_output_and_a_day_without_an_orbit(app, demo_run, tmp_path):
+    out, _ = demo_run
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "-q"])
+    assert result.exit_code == 2 and "--overwrite" in result.output
+    bad = tmp_path / "bad"
+    result = CliRunner().invoke(app, ["demo", "--out", str(bad), "--date", "2023-02-01", "-q"])
+    assert result.exit_code == 2 and "2023-02-01" in result.output
+    assert "Traceback" not in result.output and not bad.exists()

@@ -1,0 +1,233 @@
+"""DACNO2's three phase tasks, their settings and their predecessor checks (tiny preset)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from aprior.errors import ConfigError
+from aprior.models.checkpoint import load_weights, save_weights
+from aprior.models.dacno2.config import DACNO2Config
+from aprior.models.dacno2.metrics import PairStats, fine_scale_corr, fine_scale_std
+from aprior.models.dacno2.phases import PhaseConfig, PhaseTask, load_predecessor, phase3_days
+from aprior.models.dacno2.training import (
+    ConfigTables,
+    prepared_data,
+    read_config,
+    train_phase,
+    train_settings,
+)
+from aprior.models.engine import TrainSettings
+
+TINY = DACNO2Config.preset("tiny")
+FAST = {"epochs": 1, "max_batches": 1, "micro_batch": 1, "batch_size": 1, "device": "cpu"}
+
+
+def tiny_world(tmp_path_factory):
+    """A 48 x 48-cell world of four days across a year boundary (shared by the session)."""
+    from aprior.a_priori.synth import SynthConfig, generate_world
+
+    root = tmp_path_factory.getbasetemp() / "dacno2-tiny-world"
+    if not (root / "manifest.json").is_file():
+        cfg = SynthConfig(region=(4.3, 50.6, 5.3, 51.3), start=dt.date(2022, 12, 30),
+                          end=dt.date(2023, 1, 2), pm25_hours=0, s5p=False, margin_km=32,
+                          spinup_hours=3, static_resolution_m=1000)
+        generate_world(root, cfg)
+    return root
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # far faster than 2 threads on a busy 2-core machine
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return tiny_world(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.getbasetemp() / "dacno2-cache"
+
+
+@pytest.fixture(scope="module")
+def prepared(world, cache):
+    from aprior.models.dacno2.catalog import open_catalog
+    from aprior.models.dacno2.training import data_spec
+
+    return prepared_data(open_catalog(world), data_spec(TINY, {}, None), cache)
+
+
+@pytest.fixture(scope="module")
+def runs(world, cache, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    train_phase(1, world, root / "p1", preset="tiny", overrides=FAST, cache_dir=cache)
+    train_phase(2, world, root / "p2", overrides=FAST, cache_dir=cache, from_=root / "p1")
+    return root
+
+
+class Fixed(nn.Module):
+    """Returns ``out`` whatever the inputs (a stand-in network)."""
+
+    def __init__(self, out: torch.Tensor) -> None:
+        super().__init__()
+        self.out = nn.Parameter(out.clone())
+
+    def forward(self, met2d, met3d, emis, geo, temporal):
+        return self.out
+
+
+def batch_of(ds, i=0):
+    item = ds[i]
+    return {k: v[None] for k, v in item.items()}
+
+
+def test_phase1_loss_is_mse_plus_ssim_with_the_targets_lo_hi(prepared):
+    task = PhaseTask(1, prepared, TINY, options=PhaseConfig(ssim_window=3))
+    b = batch_of(task.train_dataset())
+    assert b["cams_mask"].any()
+    exact = torch.repeat_interleave(torch.repeat_interleave(b["cams"], 4, -1), 4, -2)
+    loss, parts = task.loss(Fixed(exact), b)
+    assert parts["mse_cams"] == pytest.approx(0.0, abs=1e-6)
+    assert parts["ssim_cams"] == pytest.approx(1.0, abs=1e-4)
+    assert float(loss.detach()) == pytest.approx(0.0, abs=1e-4)
+    # a constant bias keeps the structure but not the target's lo/hi: SSIM must drop
+    loss, parts = task.loss(Fixed(exact + 2.0), b)
+    mask = b["cams_mask"]
+    assert parts["mse_cams"] == pytest.approx(4.0, rel=1e-4)
+    assert parts["ssim_cams"] < 0.99
+    assert float(loss.detach()) == pytest.approx(4.0 + 1.0 - parts["ssim_cams"], rel=1e-4)
+    assert "mse_stations" not in parts and mask.dtype == torch.bool
+
+
+def test_phase2_station_term_uses_only_training_cells(prepared):
+    task = PhaseTask(2, prepared, TINY, predecessor=_fake_predecessor(prepared, 1))
+    nx = prepared.grid.nx
+    seen = 0
+    for ds in (task.train_dataset(), task.val_dataset()):
+        for i in range(len(ds)):
+            item = ds[i]
+            p = prepared.patches[int(item["patch"])]
+            jj, ii = np.nonzero(item["station_mask"].numpy())
+            cells = (jj + p.j0) * nx + (ii + p.i0)
+            assert np.isin(cells, prepared.train_cells).all()
+            assert not np.isin(cells, prepared.eval_cells).any()
+            seen += cells.size
+    assert seen > 0 and prepared.eval_cells.size > 0
+    b = batch_of(task.train_dataset())
+    pred = torch.full((1, TINY.n_levels, TINY.patch, TINY.patch), 5.0)
+    _, parts = task.loss(Fixed(pred), b)
+    m = b["station_mask"]
+    expected = float(((5.0 - b["stations"][m]) ** 2).mean())
+    assert parts["mse_stations"] == pytest.approx(expected, rel=1e-5)
+    assert "ssim_cams" in parts and "mse_cams" in parts
+
+
+def test_phase3_regularises_towards_the_frozen_phase2_model(prepared, runs):
+    pred = load_predecessor(3, runs / "p2")
+    task = PhaseTask(3, prepared, TINY, predecessor=pred)
+    assert set(task.train_days) | set(task.val_days) == set(prepared.test_dates)
+    assert not set(task.train_days) & set(task.val_days)
+    b = batch_of(task.train_dataset())
+    model = task.build_model()
+    model.load_state_dict(pred.state)
+    model.eval()
+    loss, parts = task.loss(model, b)
+    assert parts["ssim_phase2"] == pytest.approx(1.0, abs=1e-5)
+    assert "mse_cams" not in parts
+    before = {k: v.clone() for k, v in pred.state.items()}
+    off = Fixed(model(**{k: b[k] for k in ("met2d", "met3d", "emis", "geo", "temporal")}).detach() * 1.5)
+    loss, parts = task.loss(off, b)
+    loss.backward()
+    assert parts["ssim_phase2"] < 0.999
+    assert off.out.grad is not None
+    assert all(not p.requires_grad for p in task._frozen.parameters())
+    assert all(torch.equal(before[k], v) for k, v in pred.state.items())
+
+
+def test_phase_order_and_mismatches_are_refused(world, cache, runs, prepared, tmp_path):
+    with pytest.raises(ConfigError, match="pass --from"):
+        load_predecessor(2, None)
+    with pytest.raises(ConfigError, match="phase 3 starts from phase 2"):
+        load_predecessor(3, runs / "p1")
+    with pytest.raises(ConfigError, match="no such weights"):
+        load_predecessor(2, tmp_path / "nothing")
+    with pytest.raises(ConfigError, match="only for phases 2 and 3"):
+        load_predecessor(1, runs / "p1")
+    other = dict(load_weights(runs / "p1" / "weights.pt")[1], model="deepcams-spatial")
+    save_weights(tmp_path / "other.pt", {}, other)
+    with pytest.raises(ConfigError, match="deepcams-spatial"):
+        load_predecessor(2, tmp_path / "other.pt")
+    with pytest.raises(ConfigError, match="same network configuration"):
+        train_phase(2, world, tmp_path / "x", preset="small", overrides=FAST, cache_dir=cache,
+                    from_=runs / "p1")
+    with pytest.raises(ConfigError, match="same data spec"):
+        PhaseTask(2, prepared, TINY, predecessor=_fake_predecessor(prepared, 1, variant="daily"))
+    assert not (tmp_path / "x").exists()
+
+
+def test_phase_settings_defaults_and_precedence(runs, tmp_path):
+    pred = load_predecessor(2, runs / "p1")
+    assert pred.base_lr == pytest.approx(TrainSettings().lr)
+    opts = PhaseConfig()
+    s2 = train_settings(2, ConfigTables(), {}, pred, opts)
+    assert s2.lr == pytest.approx(0.1 * TrainSettings().lr) and s2.epochs == 200
+    p3 = load_predecessor(3, runs / "p2")
+    s3 = train_settings(3, ConfigTables(), {}, p3, opts)
+    assert s3.epochs == 100 and s3.lr == pytest.approx(1e-4)
+    cfg = tmp_path / "train.toml"
+    cfg.write_text("[train]\nlr = 0.01\nepochs = 7\n[phase]\nlr_factor = 0.5\n")
+    tables = read_config(cfg)
+    s = train_settings(2, tables, {"epochs": 3}, pred, PhaseConfig(**tables.phase))
+    assert (s.lr, s.epochs) == (0.01, 3)
+    cfg.write_text("[optimiser]\nlr = 1\n")
+    with pytest.raises(ConfigError, match="unknown table"):
+        read_config(cfg)
+
+
+def test_phase3_day_split_is_by_day_and_seeded():
+    days = [dt.date(2023, 1, 1) + dt.timedelta(days=k) for k in range(10)]
+    tr, va = phase3_days(days, 0.2, 0)
+    assert len(va) == 2 and sorted(tr + va) == days
+    assert (tr, va) == phase3_days(days, 0.2, 0)
+    with pytest.raises(ConfigError, match="at least 2"):
+        phase3_days(days[:1], 0.2, 0)
+
+
+def test_pair_stats_match_numpy_and_fine_scale_metric():
+    rng = np.random.default_rng(1)
+    o = rng.normal(10, 3, 500)
+    m = o + rng.normal(1, 2, 500)
+    m[3] = np.nan
+    s = PairStats().add(m[:200], o[:200]).merge(PairStats().add(m[200:], o[200:])).scores()
+    ok = np.isfinite(m)
+    mm, oo = m[ok], o[ok]
+    assert s["n"] == 499
+    assert s["rmse"] == pytest.approx(np.sqrt(np.mean((mm - oo) ** 2)))
+    assert s["r"] == pytest.approx(np.corrcoef(mm, oo)[0, 1])
+    assert s["r2"] == pytest.approx(1 - np.sum((mm - oo) ** 2) / np.sum((oo - oo.mean()) ** 2))
+    assert s["bias"] == pytest.approx(np.mean(mm - oo))
+    smooth = np.kron(rng.normal(size=(4, 4)), np.ones((8, 8)))
+    assert fine_scale_std(smooth) == pytest.approx(0.0, abs=1e-12)
+    rough = smooth + rng.normal(size=smooth.shape)
+    assert fine_scale_std(rough) > 0.5
+    assert fine_scale_corr(rough, rough) == pytest.approx(1.0)
+
+
+def _fake_predecessor(prepared, phase, **spec_changes):
+    """An in-memory predecessor of ``phase`` with random tiny weights."""
+    from aprior.models.dacno2.model import DACNO2
+    from aprior.models.dacno2.phases import Predecessor
+
+    meta = PhaseTask(1, prepared, TINY).metadata()
+    meta["phase"] = phase
+    meta["spec"] = {**meta["spec"], **spec_changes}
+    return Predecessor(prepared.root / "fake.pt", "0" * 64, DACNO2(TINY).state_dict(), meta)
