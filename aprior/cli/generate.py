@@ -102,13 +102,13 @@ def register(app: typer.Typer) -> None:
             for k, (day, target) in enumerate(zip(dates, targets, strict=True)):
                 field = generate_day(day, data=catalog, weights=trained)
                 write_profile(target, field)
+                if not quiet and single:
+                    _say(target, field, time.perf_counter() - t0)
                 if pm25:
                     files, synthetic = pm25_in[k]
                     generate_pm25(day, files, pm25_out[k], synthetic_input=synthetic,
                                   device=device)
                 bar.update(task, completed=k + 1, description=f"generated {day}")
-                if not quiet and single:
-                    _say(target, field, time.perf_counter() - t0)
         if not quiet and not single:
             console.print(f"{len(dates)} days written to {out} ({time.perf_counter() - t0:.1f} s)",
                           highlight=False)

@@ -14,8 +14,9 @@ Panels (the paper's Sect. 3.1, Table 2, computed on the test year's days):
   block mean (:func:`~aprior.models.dacno2.metrics.fine_scale_std`) and, on a synthetic
   world, the correlation of that detail with the truth's;
 - ``bias_by_year``: the mean bias at the evaluation stations per year (validation days of
-  the training years, all days of the test year): a level shift in the last year shows as
-  a bias there that phase 3 should remove.
+  the training years, all days of the test year) and its ``shift`` (test year minus the
+  other years): a level shift in the last year that a model has not learnt shows as a
+  shift, which phase 3 should remove.
 
 :func:`evaluate_dacno2` returns everything as a JSON-able dict;
 :mod:`aprior.models.dacno2.table` renders and writes it.
@@ -196,7 +197,22 @@ class _Scores:
             self.has_truth = True
             self.fine.add(TRUTH, true[0], true[0])
 
-    def tables(self, levels: Sequence[float], bias_by_year: bool) -> dict:
+    def shifts(self, test_year: int | None) -> dict[str, float]:
+        """Per model: bias in the test year minus the bias in the other years (pooled), the
+        signature of a level shift the model has not learnt."""
+        out = {}
+        for m in self.names:
+            test = self.years.get((m, test_year))
+            other = PairStats()
+            for (mm, y), st in self.years.items():
+                if mm == m and y != test_year:
+                    other.merge(st)
+            if test is not None and test.n and other.n:
+                out[m] = test.scores()["bias"] - other.scores()["bias"]
+        return out
+
+    def tables(self, levels: Sequence[float], bias_by_year: bool,
+               test_year: int | None = None) -> dict:
         layer_names = [f"{h:g} m" for h in levels] + ["all"]
 
         def rows(stats: Mapping[str, PairStats]) -> list[dict]:
@@ -225,7 +241,8 @@ class _Scores:
                 "title": "mean bias (model - station) at the evaluation stations per year "
                          "(training years: validation days; test year: all its days)",
                 "rows": [{"model": m, "year": y, **self.years[(m, y)].scores()}
-                         for m, y in order]}
+                         for m, y in order],
+                "shift": self.shifts(test_year)}
         return out
 
 
@@ -285,8 +302,7 @@ def evaluate_dacno2(data: str | os.PathLike[str], weights: Mapping[str, str | os
         arrays = prepared.day(day)
         fields = {m: predict_field(t, inputs.items(t, day, arrays), prepared.grid)
                   for m, t in models.items()}
-        if in_test:
-            fields = {CAMS_2KM: _cams_2km(catalog, day, spec.variant, levels), **fields}
+        fields = {CAMS_2KM: _cams_2km(catalog, day, spec.variant, levels), **fields}
         true = truth.day(day) if truth is not None and in_test else None
         scores.add(day, fields, arrays.stations[eval_pos], arrays.cams if in_test else None, true)
         if progress is not None:
@@ -299,16 +315,17 @@ def evaluate_dacno2(data: str | os.PathLike[str], weights: Mapping[str, str | os
     if catalog.synthetic:
         notes.insert(0, "SYNTHETIC world: these scores measure the toolkit on made-up data and "
                         "say nothing about real-world skill")
+    test_year = prepared.metadata()["split"].get("test_year")
     return {
         "variant": spec.variant, "data": catalog.describe(), "synthetic": catalog.synthetic,
-        "test_year": prepared.metadata()["split"].get("test_year"),
+        "test_year": test_year,
         "dates": [d.isoformat() for d in days], "bias_dates": [d.isoformat() for d in extra],
         "n_eval_cells": int(eval_pos.size), "levels_m": levels,
         "models": {m: {"weights": str(t.path), "sha256": t.sha256, "phase": t.phase,
                        "preset": t.preset, "trained_on": t.metadata.get("trained_on")}
                    for m, t in models.items()},
         "columns": scores.names, "notes": notes,
-        "tables": scores.tables(levels, bias_by_year),
+        "tables": scores.tables(levels, bias_by_year, test_year),
     }
 
 

@@ -81,11 +81,16 @@ def render_table2(result: dict) -> str:
         lines += ["", "Mean bias at the evaluation stations per year (ug m-3; model - station)"]
         years = sorted({r["year"] for r in t["bias_by_year"]["rows"]})
         by = {(r["model"], r["year"]): r for r in t["bias_by_year"]["rows"]}
-        lines.append(f"  {'':<{w}}" + "".join(f"{y:>13}" for y in years))
+        shift = t["bias_by_year"].get("shift", {})
+        lines.append(f"  {'':<{w}}" + "".join(f"{y:>13}" for y in years)
+                     + (f"{'shift':>13}" if shift else ""))
         for m in cols:
             if any((m, y) in by for y in years):
                 lines.append(f"  {m:<{w}}" + "".join(
-                    f"{_num(by[(m, y)]['bias']) if (m, y) in by else '-':>13}" for y in years))
+                    f"{_num(by[(m, y)]['bias']) if (m, y) in by else '-':>13}" for y in years)
+                    + (f"{_num(shift.get(m)):>13}" if shift else ""))
+        if shift:
+            lines.append("  shift: bias in the test year minus the bias in the other years")
     return "\n".join(lines)
 
 
