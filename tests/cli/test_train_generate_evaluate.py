@@ -151,7 +151,9 @@ def test_evaluate_writes_table2_in_the_papers_layout(app, env, trained, tmp_path
     assert len(t["cams"]["layers"]) == 9 and len(t["truth"]["layers"]) == 9
     assert {r["model"] for r in t["fine_scale"]["rows"]} == {*result["columns"], "truth"}
     assert {r["year"] for r in t["bias_by_year"]["rows"]} == {2022, 2023}
-    assert set(t["bias_by_year"]["shift"]) == set(result["columns"])
+    assert set(t["bias_by_year"]["shift"]) == {"stations", "cams", "truth"}
+    assert set(t["bias_by_year"]["shift"]["truth"]) == set(result["columns"])
+    assert set(t["bias_by_year"]["shift"]["cams"]) == set(result["columns"][1:])
     for r in t["eea"]["rows"]:
         assert r["n"] > 0 and r["rmse"] >= 0
     rows = list(csv.DictReader((tmp_path / "table2.csv").open()))

@@ -13,10 +13,11 @@ Panels (the paper's Sect. 3.1, Table 2, computed on the test year's days):
 - ``fine_scale``: the spatial standard deviation of the surface field minus its 16 km
   block mean (:func:`~aprior.models.dacno2.metrics.fine_scale_std`) and, on a synthetic
   world, the correlation of that detail with the truth's;
-- ``bias_by_year``: the mean bias at the evaluation stations per year (validation days of
-  the training years, all days of the test year) and its ``shift`` (test year minus the
-  other years): a level shift in the last year that a model has not learnt shows as a
-  shift, which phase 3 should remove.
+- ``bias_by_year``: the mean surface bias per year (validation days of the training
+  years, the test year's days) at the evaluation stations, against CAMS over the whole
+  region (8 km) and, on a synthetic world, against the truth (2 km), with its ``shift``
+  (test year minus the other years): a level change in the last year that a model has
+  not learnt shows as a shift, which phase 3 should remove.
 
 :func:`evaluate_dacno2` returns everything as a JSON-able dict;
 :mod:`aprior.models.dacno2.table` renders and writes it.
@@ -161,6 +162,14 @@ def _check_models(models: Mapping[str, TrainedModel]) -> TrainedModel:
     return first
 
 
+#: references of the per-year bias: title, and whether CAMS-2km is compared too
+YEAR_REFS = {
+    "stations": "at the evaluation stations (surface, 2 km)",
+    "cams": "against CAMS (surface, 8 km, whole region)",
+    "truth": "against the truth (surface, 2 km, whole region)",
+}
+
+
 class _Scores:
     """Every panel's accumulators (see the module docstring)."""
 
@@ -172,19 +181,26 @@ class _Scores:
         self.tstat = {m: PairStats() for m in self.names}
         self.cams = {m: [PairStats() for _ in range(n)] for m in models}
         self.truth = {m: [PairStats() for _ in range(n)] for m in self.names}
-        self.years: dict[tuple[str, int], PairStats] = {}
+        self.years: dict[tuple[str, str, int], PairStats] = {}  # (reference, model, year)
         self.fine = _Fine()
         self.has_truth = False
 
+    def _year(self, ref: str, model: str, year: int) -> PairStats:
+        return self.years.setdefault((ref, model, year), PairStats())
+
     def add(self, day: dt.date, fields: Mapping[str, np.ndarray], obs: np.ndarray,
-            cams: np.ndarray | None, true: np.ndarray | None) -> None:
+            cams: np.ndarray, true: np.ndarray | None, test: bool) -> None:
         """One day: ``fields`` model -> ``(Z, ny, nx)``; ``obs`` ``(m,)`` at the evaluation
-        cells; ``cams`` ``(Z, ny8, nx8)`` (None: only the per-year bias is wanted);
-        ``true`` ``(Z, ny, nx)`` or None."""
+        cells; ``cams`` ``(Z, ny8, nx8)``; ``true`` ``(Z, ny, nx)`` or None; ``test``: a
+        test day (else only the per-year biases are updated)."""
         for m, f in fields.items():
             sfc = f[0].ravel()[self.eval_cells]
-            self.years.setdefault((m, day.year), PairStats()).add(sfc, obs)
-            if cams is None:
+            self._year("stations", m, day.year).add(sfc, obs)
+            if m in self.cams:
+                self._year("cams", m, day.year).add(block_mean(f[0], 4), cams[0])
+            if true is not None:
+                self._year("truth", m, day.year).add(f[0], true[0])
+            if not test:
                 continue
             self.eea[m].add(sfc, obs)
             self.fine.add(m, f[0], None if true is None else true[0])
@@ -193,23 +209,33 @@ class _Scores:
             if true is not None:
                 self.tstat[m].add(sfc, true[0].ravel()[self.eval_cells])
                 _add_layers(self.truth[m], f, true)
-        if true is not None and cams is not None:
+        if true is not None and test:
             self.has_truth = True
             self.fine.add(TRUTH, true[0], true[0])
 
-    def shifts(self, test_year: int | None) -> dict[str, float]:
+    def shifts(self, ref: str, test_year: int | None) -> dict[str, float]:
         """Per model: bias in the test year minus the bias in the other years (pooled), the
         signature of a level shift the model has not learnt."""
         out = {}
         for m in self.names:
-            test = self.years.get((m, test_year))
+            test = self.years.get((ref, m, test_year))
             other = PairStats()
-            for (mm, y), st in self.years.items():
-                if mm == m and y != test_year:
+            for (r, mm, y), st in self.years.items():
+                if r == ref and mm == m and y != test_year:
                     other.merge(st)
             if test is not None and test.n and other.n:
                 out[m] = test.scores()["bias"] - other.scores()["bias"]
         return out
+
+    def year_table(self, test_year: int | None) -> dict:
+        refs = [r for r in YEAR_REFS if any(k[0] == r for k in self.years)]
+        order = sorted(self.years, key=lambda k: (refs.index(k[0]), k[2], self.names.index(k[1])))
+        return {"title": "mean surface bias per year (training years: validation days; test "
+                         "year: its days); shift = test-year bias minus the other years'",
+                "references": {r: YEAR_REFS[r] for r in refs},
+                "rows": [{"reference": r, "model": m, "year": y, **self.years[(r, m, y)].scores()}
+                         for r, m, y in order],
+                "shift": {r: self.shifts(r, test_year) for r in refs}}
 
     def tables(self, levels: Sequence[float], bias_by_year: bool,
                test_year: int | None = None) -> dict:
@@ -236,13 +262,7 @@ class _Scores:
                                      "rows": rows(self.tstat)}
             out["truth"] = {"title": "against the truth at 2 km", "layers": layered(self.truth)}
         if bias_by_year:
-            order = sorted(self.years, key=lambda k: (k[1], self.names.index(k[0])))
-            out["bias_by_year"] = {
-                "title": "mean bias (model - station) at the evaluation stations per year "
-                         "(training years: validation days; test year: all its days)",
-                "rows": [{"model": m, "year": y, **self.years[(m, y)].scores()}
-                         for m, y in order],
-                "shift": self.shifts(test_year)}
+            out["bias_by_year"] = self.year_table(test_year)
         return out
 
 
@@ -298,13 +318,12 @@ def evaluate_dacno2(data: str | os.PathLike[str], weights: Mapping[str, str | os
     scores = _Scores(list(models), len(levels), prepared.station_cells[eval_pos])
     all_days = [*days, *extra]
     for k, day in enumerate(all_days):
-        in_test = k < len(days)
         arrays = prepared.day(day)
         fields = {m: predict_field(t, inputs.items(t, day, arrays), prepared.grid)
                   for m, t in models.items()}
         fields = {CAMS_2KM: _cams_2km(catalog, day, spec.variant, levels), **fields}
-        true = truth.day(day) if truth is not None and in_test else None
-        scores.add(day, fields, arrays.stations[eval_pos], arrays.cams if in_test else None, true)
+        true = truth.day(day) if truth is not None else None
+        scores.add(day, fields, arrays.stations[eval_pos], arrays.cams, true, k < len(days))
         if progress is not None:
             progress("evaluate", k + 1, len(all_days))
     notes = [CAMS_NOTE, "R2 = 1 - SSE/SST (coefficient of determination), bias = model - "

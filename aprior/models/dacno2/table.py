@@ -20,7 +20,7 @@ from aprior._io import atomic_path
 from aprior.models.dacno2.metrics import SCORES
 
 LABELS = {"rmse": "RMSE", "r": "r", "r2": "R2", "bias": "bias"}
-CSV_FIELDS = ("panel", "layer", "model", "year", "n", "rmse", "r", "r2", "bias", "mean_model",
+CSV_FIELDS = ("panel", "layer", "reference", "model", "year", "n", "rmse", "r", "r2", "bias", "mean_model",
               "mean_ref", "fine_std", "fine_corr_truth")
 
 
@@ -78,28 +78,34 @@ def render_table2(result: dict) -> str:
     for r in t["fine_scale"]["rows"]:
         lines.append(f"  {r['model']:<{w}}{_num(r['fine_std']):>13}{_num(r['fine_corr_truth']):>13}")
     if "bias_by_year" in t:
-        lines += ["", "Mean bias at the evaluation stations per year (ug m-3; model - station)"]
-        years = sorted({r["year"] for r in t["bias_by_year"]["rows"]})
-        by = {(r["model"], r["year"]): r for r in t["bias_by_year"]["rows"]}
-        shift = t["bias_by_year"].get("shift", {})
-        lines.append(f"  {'':<{w}}" + "".join(f"{y:>13}" for y in years)
-                     + (f"{'shift':>13}" if shift else ""))
-        for m in cols:
-            if any((m, y) in by for y in years):
-                lines.append(f"  {m:<{w}}" + "".join(
-                    f"{_num(by[(m, y)]['bias']) if (m, y) in by else '-':>13}" for y in years)
-                    + (f"{_num(shift.get(m)):>13}" if shift else ""))
-        if shift:
-            lines.append("  shift: bias in the test year minus the bias in the other years")
+        lines += _years(t["bias_by_year"], cols, w)
     return "\n".join(lines)
+
+
+def _years(table: dict, cols: Sequence[str], w: int) -> list[str]:
+    """The per-year bias block: one sub-table per reference, years as columns + shift."""
+    years = sorted({r["year"] for r in table["rows"]})
+    by = {(r["reference"], r["model"], r["year"]): r for r in table["rows"]}
+    lines = ["", "Mean surface bias per year (ug m-3, model - reference; training years: "
+                 "validation days)"]
+    for ref, title in table["references"].items():
+        shift = table["shift"].get(ref, {})
+        lines.append(f" {title}")
+        lines.append(f"  {'':<{w}}" + "".join(f"{y:>13}" for y in years) + f"{'shift':>13}")
+        for m in cols:
+            if any((ref, m, y) in by for y in years):
+                cells = [_num(by[(ref, m, y)]["bias"]) if (ref, m, y) in by else "-" for y in years]
+                lines.append(f"  {m:<{w}}" + "".join(f"{c:>13}" for c in cells)
+                             + f"{_num(shift.get(m)):>13}")
+    lines.append("  shift: the test year's bias minus the other years' (a level change not learnt)")
+    return lines
 
 
 def table2_rows(result: dict) -> list[dict]:
     """Long-format rows (:data:`CSV_FIELDS`) of every panel."""
     out = []
     for panel, table in result["tables"].items():
-        for layer in table.get("layers", [{"layer": "surface" if panel != "bias_by_year" else "",
-                                           "rows": table.get("rows", [])}]):
+        for layer in table.get("layers", [{"layer": "surface", "rows": table.get("rows", [])}]):
             for r in layer["rows"]:
                 out.append({"panel": panel, "layer": layer["layer"],
                             **{k: r.get(k, "") for k in CSV_FIELDS if k not in ("panel", "layer")}})
