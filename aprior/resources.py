@@ -1,4 +1,4 @@
-"""Where the bundled demo data live: the synthetic demo world and the demo weights.
+"""Where the bundled synthetic demo world lives.
 
 The demo world (``fixtures/world`` of a source checkout, SYNTHETIC data) is what
 ``aprior demo``, ``aprior generate`` and ``aprior downscale`` run on when no data are
@@ -36,14 +36,3 @@ def bundled_world() -> Path:
         "source checkout); pass your data explicitly or make one with 'aprior synth'",
         candidates[0])
 
-
-def bundled_weights(name: str) -> Path:
-    """A bundled weights file of the package, e.g. ``dacno2/weights/dacno2-s5p-demo.pt``.
-
-    Raises:
-        InputFileError: the file is not in this installation.
-    """
-    path = Path(__file__).resolve().parent / "models" / name
-    if not path.is_file():
-        raise InputFileError("bundled weights are missing from this installation", path)
-    return path

@@ -90,3 +90,19 @@ def build_world(tmp: Path, *, n_scanline: int = 80, n_pixel: int = 450, field: P
 @pytest.fixture(scope="session")
 def world(tmp_path_factory) -> World:
     return build_world(tmp_path_factory.mktemp("world"))
+
+
+def dacno2_tiny_world(tmp_path_factory) -> Path:
+    """A 48 x 48-cell synthetic world of four days across a year boundary, made once per
+    session (the DACNO2 training and CLI tests share it)."""
+    import datetime as dt
+
+    from aprior.a_priori.synth import SynthConfig, generate_world
+
+    root = tmp_path_factory.getbasetemp() / "dacno2-tiny-world"
+    if not (root / "manifest.json").is_file():
+        cfg = SynthConfig(region=(4.3, 50.6, 5.3, 51.3), start=dt.date(2022, 12, 30),
+                          end=dt.date(2023, 1, 2), pm25_hours=0, s5p=False, margin_km=32,
+                          spinup_hours=3, static_resolution_m=1000)
+        generate_world(root, cfg)
+    return root

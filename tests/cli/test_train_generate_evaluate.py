@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 
 import pytest
 import torch
 import typer
+from conftest import dacno2_tiny_world as tiny_world
 from typer.testing import CliRunner
 
 from aprior.a_priori.cf_field import read_cf_field
@@ -17,19 +17,6 @@ from aprior.models.checkpoint import load_checkpoint, load_weights
 
 FAST = ["--device", "cpu", "--epochs", "1", "--max-batches", "1", "--micro-batch", "1",
         "--batch-size", "1", "-q"]
-
-
-def tiny_world(tmp_path_factory):
-    """A 48 x 48-cell world of four days across a year boundary (shared by the session)."""
-    from aprior.a_priori.synth import SynthConfig, generate_world
-
-    root = tmp_path_factory.getbasetemp() / "dacno2-tiny-world"
-    if not (root / "manifest.json").is_file():
-        cfg = SynthConfig(region=(4.3, 50.6, 5.3, 51.3), start=dt.date(2022, 12, 30),
-                          end=dt.date(2023, 1, 2), pm25_hours=0, s5p=False, margin_km=32,
-                          spinup_hours=3, static_resolution_m=1000)
-        generate_world(root, cfg)
-    return root
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -36,6 +36,7 @@ from aprior.models.dacno2.config import DACNO2Config
 from aprior.models.dacno2.model import DACNO2, INPUT_KEYS
 from aprior.models.dacno2.prepare import DataSpec
 from aprior.models.engine import amp_enabled, resolve_device
+from aprior.resources import bundled_world
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +54,8 @@ def bundled_weights() -> Path:
 
 
 def default_world() -> Path:
-    """The bundled demo world: ``./fixtures/world``, else ``fixtures/world`` next to the
-    package in a source checkout. InputFileError if neither holds a world."""
-    import aprior
-
-    candidates = (Path.cwd() / "fixtures" / "world",
-                  Path(aprior.__file__).resolve().parents[1] / "fixtures" / "world")
-    for cand in candidates:
-        if (cand / "manifest.json").is_file():
-            return cand
-    raise InputFileError("the demo world fixtures/world was not found (looked in the current "
-                         "directory and next to the aprior package); pass --data DIR",
-                         candidates[0])
+    """The bundled demo world (:func:`aprior.resources.bundled_world`)."""
+    return bundled_world()
 
 
 def weights_file(source: str | os.PathLike[str]) -> Path:

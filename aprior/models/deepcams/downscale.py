@@ -275,12 +275,10 @@ def provenance(temporal: Stage, spatial: Stage, date: dt.date | str, sources: li
 
 
 def default_world() -> Path | None:
-    """The bundled demo world: ``./fixtures/world``, else ``fixtures/world`` next to the
-    package in a source checkout; None when neither exists."""
-    import aprior
+    """The bundled demo world (:func:`aprior.resources.bundled_world`); None when absent."""
+    from aprior.resources import bundled_world
 
-    for cand in (Path.cwd() / "fixtures" / "world",
-                 Path(aprior.__file__).resolve().parents[1] / "fixtures" / "world"):
-        if (cand / "manifest.json").is_file():
-            return cand
-    return None
+    try:
+        return bundled_world()
+    except InputFileError:
+        return None
