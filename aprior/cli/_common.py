@@ -23,7 +23,9 @@ console = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> None:
-    """Print one line on stderr and exit with ``code``."""
+    """Print one line on stderr and exit with ``code`` (newlines in ``message``, e.g. from a
+    wrapped library exception, are folded so the error stays one line)."""
+    message = " ".join(str(message).split())
     console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
