@@ -81,11 +81,11 @@ def _check_out(out: Path, overwrite: bool) -> None:
 def run_demo(config: DemoConfig = DemoConfig(), progress: Progress | None = None) -> DemoResult:
     """Run the demo (see the module docstring); returns a :class:`DemoResult`."""
     from aprior.a_priori.cams_eu import read_cams_eu
-    from aprior.a_priori.synth import open_world
+    from aprior.compare.api import CompareConfig, compare
+    from aprior.inputs.world import open_world
     from aprior.models.dacno2.generate import generate_day, write_profile
     from aprior.plugins import SENSORS, find
     from aprior.resources import bundled_world
-    from aprior.retrieval.compare.api import CompareConfig, compare
     from aprior.retrieval.reprocess import ReprocessConfig, reprocess_file
 
     say = progress or (lambda i, n, what: None)

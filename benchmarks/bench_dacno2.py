@@ -107,15 +107,15 @@ def case_train(preset: str, device: str, steps: int, micro_batch: int) -> dict:
 def case_infer(preset: str, device: str) -> dict:
     import torch
 
-    from aprior.a_priori.cams_targets import LayerRatios
-    from aprior.a_priori.grids import domain_grid
-    from aprior.a_priori.normalisation import ZScoreStats
+    from aprior.grids.grid import domain_grid
     from aprior.models.dacno2.config import DACNO2Config
     from aprior.models.dacno2.dataset import Normaliser
     from aprior.models.dacno2.model import DACNO2
     from aprior.models.dacno2.predict import merge_field, predict_patches
     from aprior.models.dacno2.prepare import DataSpec, met3d_names
+    from aprior.models.dacno2.targets import LayerRatios
     from aprior.models.engine import resolve_device
+    from aprior.models.normalisation import ZScoreStats
 
     dev = resolve_device(device)
     cfg = DACNO2Config.preset(preset)
@@ -126,7 +126,7 @@ def case_infer(preset: str, device: str) -> dict:
     names = ["u10", "v10", "t2m", "d2m", "sp", "blh", "ssrd", "tcc", "tp", *met3d_names(
         spec.pressure_levels_hpa), "emissions", "roads", "population", "nightlight",
         "elevation", "flights"]
-    from aprior.a_priori.era5 import SINGLE_LEVEL_VARIABLES
+    from aprior.inputs.era5 import SINGLE_LEVEL_VARIABLES
 
     names[:9] = list(SINGLE_LEVEL_VARIABLES)
     stats = ZScoreStats(tuple(names), (0.0,) * len(names), (1.0,) * len(names))

@@ -53,7 +53,7 @@ def _stages(preset: str, device: str):
 
 def _eac4(n_frames: int):
     """A smooth random global field, 3-hourly, EAC4 layout converted to PM25Field."""
-    from aprior.a_priori.pm25 import PM25Field
+    from aprior.inputs.pm25 import PM25Field
 
     rng = np.random.default_rng(0)
     lat = np.linspace(-90, 90, 241)

@@ -57,7 +57,7 @@ def _peak_mb() -> float:
 def make_field(path: Path) -> None:
     from aprior.a_priori.cf_field import write_cf_field
     from aprior.a_priori.field import ProfileField
-    from aprior.a_priori.grids import domain_grid
+    from aprior.grids.grid import domain_grid
 
     g = domain_grid(2000)
     rng = np.random.default_rng(1)
@@ -72,7 +72,7 @@ def make_field(path: Path) -> None:
 
 
 def make_orbit(path_dir: Path) -> Path:
-    from aprior.retrieval import s5p_synthetic as syn
+    from aprior.synth.s5p import l2 as syn
 
     a, b = syn.tm5_hybrid_coefficients()
     geom = syn.synthetic_swath(N_SCANLINE, N_PIXEL, start_time=np.datetime64("2023-06-15T11:40:00"),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from aprior.a_priori.field import ProfileField
-from aprior.a_priori.grids import LAEA_EUROPE, Grid
+from aprior.grids.grid import LAEA_EUROPE, Grid
 
 LEVELS = np.array([0, 50, 250, 500, 1000, 2000, 3000, 5000], dtype=np.float64)
 
@@ -53,9 +53,9 @@ def build_world(tmp: Path, *, n_scanline: int = 80, n_pixel: int = 450, field: P
                 seed: int = 0, name: str = "world") -> World:
     """Write a field and an L2 file whose columns are consistent with that field as truth."""
     from aprior.a_priori.cf_field import write_cf_field
-    from aprior.retrieval import s5p_synthetic as syn
     from aprior.retrieval.footprint import apply, footprint_weights
     from aprior.retrieval.vertical import partial_columns
+    from aprior.synth.s5p import l2 as syn
 
     fld = field or make_field(seed)
     fpath = tmp / f"{name}_field.nc"
@@ -97,7 +97,7 @@ def dacno2_tiny_world(tmp_path_factory) -> Path:
     session (the DACNO2 training and CLI tests share it)."""
     import datetime as dt
 
-    from aprior.a_priori.synth import SynthConfig, generate_world
+    from aprior.synth import SynthConfig, generate_world
 
     root = tmp_path_factory.getbasetemp() / "dacno2-tiny-world"
     if not (root / "manifest.json").is_file():

@@ -3,7 +3,7 @@
 
 Development tool, run once by hand; the package never needs it at run time::
 
-    python tools/cdl_to_schema.py HEADER.cdl aprior/retrieval/s5p_no2_header.json
+    python tools/cdl_to_schema.py HEADER.cdl aprior/synth/s5p/s5p_no2_header.json
 
 The schema is a tree of groups. Each group is an object with
 

@@ -43,13 +43,13 @@ from aprior.a_priori.cf_field import (
     text_attr,
 )
 from aprior.a_priori.field import ProfileField
-from aprior.a_priori.units import (
+from aprior.errors import ProfileFieldError
+from aprior.units import (
     concentration_factor,
     decode_time,
     duration_seconds,
     offsets_to_times,
 )
-from aprior.errors import ProfileFieldError
 
 log = logging.getLogger(__name__)
 

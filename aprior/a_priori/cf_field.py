@@ -34,9 +34,9 @@ from pyproj.exceptions import CRSError
 from aprior import __version__
 from aprior._io import atomic_path
 from aprior.a_priori.field import ProfileField
-from aprior.a_priori.grids import Grid
-from aprior.a_priori.units import concentration_factor, decode_time, encode_time
 from aprior.errors import InputFileError, ProfileFieldError
+from aprior.grids.grid import Grid
+from aprior.units import concentration_factor, decode_time, encode_time
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aprior.a_priori.grids import Grid
 from aprior.constants import M_NO2  # noqa: F401  (re-exported: molar mass of NO2, g mol-1)
+from aprior.grids.grid import Grid
 
 
 @dataclass(frozen=True)

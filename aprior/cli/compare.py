@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 
 from aprior.cli._common import console, handle_errors, progress_bar, setup_logging
+from aprior.compare import DEFAULT_REGIONS, CompareConfig, compare
 from aprior.errors import ConfigError
-from aprior.retrieval.compare import DEFAULT_REGIONS, CompareConfig, compare
 
 _REGION_HELP = ("Another region: a name (see docs/compare.md), a 'w,s,e,n' box or a GeoJSON "
                 f"file; repeatable. Always compared: {', '.join(DEFAULT_REGIONS)}.")

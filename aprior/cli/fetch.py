@@ -12,10 +12,10 @@ from typing import Annotated
 
 import typer
 
-from aprior.a_priori import fetch as fetch_lib
-from aprior.a_priori.regions import load_region
 from aprior.cli._common import console, handle_errors
 from aprior.errors import ConfigError
+from aprior.grids.regions import load_region
+from aprior.inputs import fetch as fetch_lib
 
 
 class Product(str, Enum):

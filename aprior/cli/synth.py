@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
 
         Tests, benchmarks and the demo run on it. Nothing in it is real data.
         """
-        from aprior.a_priori.synth import SynthConfig, generate_world
+        from aprior.synth import SynthConfig, generate_world
 
         setup_logging(verbose, quiet)
         kw: dict = {"seed": seed, "region": region, "s5p": s5p, "s5p_noise_rel": s5p_noise}
@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
 
             manifest = generate_world(out, cfg, overwrite=overwrite, progress=progress)
         if not quiet:
-            from aprior.a_priori.synth import open_world
+            from aprior.inputs.world import open_world
 
             world = open_world(out)
             size = world.manifest["total_bytes"] / 1e6

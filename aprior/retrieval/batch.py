@@ -94,12 +94,12 @@ def run_job(job: Job) -> FileResult:
         upper = open_profile_field_cached(job.upper_profiles) if job.upper_profiles else None
         pm25 = None
         if job.pm25:
-            from aprior.a_priori.pm25 import open_pm25
+            from aprior.inputs.pm25 import open_pm25
 
             pm25 = open_pm25(job.pm25)
         temperature = None
         if job.temperature:
-            from aprior.a_priori.temperature import read_era5_temperature
+            from aprior.inputs.temperature import read_era5_temperature
 
             temperature = read_era5_temperature(job.temperature)
         sensor = plugins.find(plugins.SENSORS, job.input, job.config.sensor)

@@ -52,7 +52,7 @@ import numpy as np
 from pyproj import Transformer
 from scipy import sparse
 
-from aprior.a_priori.grids import Grid
+from aprior.grids.grid import Grid
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import shapely
 from pyproj import Transformer
 from scipy import sparse
 
-from aprior.a_priori.grids import Grid
+from aprior.grids.grid import Grid
 from aprior.retrieval.footprint import FootprintWeights
 
 

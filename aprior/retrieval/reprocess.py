@@ -33,8 +33,8 @@ from pyproj import Transformer
 from aprior import __version__
 from aprior._io import check_output
 from aprior.a_priori.field import ProfileField, time_coverage_gap, time_interpolation
-from aprior.a_priori.grids import Grid
 from aprior.errors import ConfigError, ProfileFieldError
+from aprior.grids.grid import Grid
 from aprior.retrieval.amf import replace_apriori
 from aprior.retrieval.footprint import footprint_weights
 from aprior.retrieval.granule import GranuleInfo, ReprocessedBlock
@@ -202,8 +202,8 @@ def reprocess_file(
         config: options.
         upper: optional field used above ``fld``'s top level (``extension="upper_field"``).
         pm25: optional PM2.5 field sampled at pixel centres into ``pm25_context``
-            (an object accepted by :func:`aprior.a_priori.pm25.sample_pm25`).
-        temperature: optional :class:`aprior.a_priori.temperature.TemperatureField`; its
+            (an object accepted by :func:`aprior.inputs.pm25.sample_pm25`).
+        temperature: optional :class:`aprior.inputs.temperature.TemperatureField`; its
             layer temperatures replace the standard-atmosphere profile in the
             hypsometric heights (pixels outside it keep the default).
         command: the command line, recorded in the output's ``history``.
@@ -253,7 +253,7 @@ def reprocess_file(
 def _layer_temperatures(temperature, info: GranuleInfo, ps: np.ndarray, lon: np.ndarray,
                         lat: np.ndarray, obs_time: np.ndarray) -> np.ndarray:
     """(n, 34) layer-mean temperatures (K) from a temperature field, NaN outside it."""
-    from aprior.a_priori.temperature import layer_temperatures
+    from aprior.inputs.temperature import layer_temperatures
 
     p_int = info.tm5_a[None, :, :] + info.tm5_b[None, :, :] * ps[:, None, None]  # (n, 34, 2)
     p_mid = 0.5 * (p_int[..., 0] + p_int[..., 1])
@@ -339,7 +339,7 @@ def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sam
 
     pm = None
     if pm25 is not None:
-        from aprior.a_priori.pm25 import sample_pm25
+        from aprior.inputs.pm25 import sample_pm25
 
         pm = sample_pm25(pm25, g.longitude.reshape(n), g.latitude.reshape(n), obs_time).reshape(s, p)
     return ReprocessedBlock(

@@ -18,8 +18,8 @@ from aprior.a_priori.cams_eu import (
 )
 from aprior.a_priori.cf_field import CFProfileSource, write_cf_field
 from aprior.a_priori.field import ProfileField
-from aprior.a_priori.grids import Grid
 from aprior.errors import InputFileError, ProfileFieldError
+from aprior.grids.grid import Grid
 
 LEVELS = np.array([0.0, 50.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2000.0, 3000.0, 5000.0])
 #: The real CAMS Europe domain's longitudes as 0-360: 335.05 ... 359.95, 0.05 ... 44.95.

@@ -12,9 +12,9 @@ from aprior import plugins
 from aprior.a_priori.cams_eu import CamsEuropeSource, write_cams_eu
 from aprior.a_priori.cf_field import CFProfileSource, read_cf_field, write_cf_field
 from aprior.a_priori.field import ProfileField
-from aprior.a_priori.grids import Grid, domain_grid
-from aprior.a_priori.units import concentration_factor, decode_time, encode_time
 from aprior.errors import InputFileError, ProfileFieldError
+from aprior.grids.grid import Grid, domain_grid
+from aprior.units import concentration_factor, decode_time, encode_time
 
 HEIGHTS = np.array([0.0, 50.0, 250.0])
 TIMES = np.array(["2021-06-01T11:00", "2021-06-01T12:00"], dtype="datetime64[ns]")

@@ -12,9 +12,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from aprior.a_priori import fetch as fl
-from aprior.a_priori.grids import DOMAIN_BBOX, domain_grid, lonlat_of
 from aprior.cli.fetch import register
+from aprior.grids.grid import DOMAIN_BBOX, domain_grid, lonlat_of
+from aprior.inputs import fetch as fl
 
 
 @pytest.fixture

@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 import torch
 
-from aprior.a_priori.cams_targets import read_cams_targets
-from aprior.a_priori.eea import read_eea
-from aprior.a_priori.grids import grid_family
-from aprior.a_priori.stations import grid_stations, select_stations, window_means
-from aprior.a_priori.synth.config import SynthConfig
-from aprior.a_priori.synth.world import generate_world
 from aprior.errors import ConfigError, InputFileError, OutputExistsError
+from aprior.grids.grid import grid_family
+from aprior.inputs.eea import read_eea
+from aprior.inputs.stations import grid_stations, select_stations, window_means
 from aprior.models.dacno2.catalog import CONFIG_NAME, file_dates, open_catalog
 from aprior.models.dacno2.dataset import Normaliser, PatchDataset, build_inputs, patch_windows
 from aprior.models.dacno2.prepare import DataSpec, Prepared, met3d_names, prepare, split_days
+from aprior.models.dacno2.targets import read_cams_targets
+from aprior.synth.config import SynthConfig
+from aprior.synth.world import generate_world
 
 REGION = "4.0,50.2,5.2,51.0"
 DAYS = [dt.date(2022, 12, 28) + dt.timedelta(days=k) for k in range(6)]

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from aprior.a_priori.cams_targets import LayerRatios
 from aprior.a_priori.cf_field import read_cf_field
-from aprior.a_priori.tiling import PatchTiling
 from aprior.errors import InputFileError, OutputExistsError
+from aprior.grids.tiling import PatchTiling
 from aprior.models.checkpoint import load_weights, save_weights, weights_hash
 from aprior.models.dacno2.generate import (
     day_range,
@@ -27,6 +26,7 @@ from aprior.models.dacno2.predict import (
     load_trained,
     merge_field,
 )
+from aprior.models.dacno2.targets import LayerRatios
 
 WORLD = Path(__file__).resolve().parents[2] / "fixtures" / "world"
 DAY = "2023-01-13"

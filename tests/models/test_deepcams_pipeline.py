@@ -14,8 +14,8 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from aprior.a_priori.pm25 import PM25Field, open_pm25, write_eac4_pm25, write_geoscf_pm25
 from aprior.errors import ConfigError, ProfileFieldError
+from aprior.inputs.pm25 import PM25Field, open_pm25, write_eac4_pm25, write_geoscf_pm25
 from aprior.models.deepcams import data as D
 
 FINE_LAT = np.linspace(-90.0, 90.0, 61)

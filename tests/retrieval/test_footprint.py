@@ -7,7 +7,7 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from aprior.a_priori.grids import LAEA_EUROPE, Grid
+from aprior.grids.grid import LAEA_EUROPE, Grid
 from aprior.retrieval import footprint as fp
 from aprior.retrieval.footprint import FootprintWeights, apply, footprint_weights
 from aprior.retrieval.footprint_oracle import shapely_weights

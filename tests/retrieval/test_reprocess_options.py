@@ -7,11 +7,11 @@ import numpy as np
 from typer.testing import CliRunner
 
 from aprior.a_priori.cf_field import write_cf_field
-from aprior.a_priori.era5 import write_era5_pressure_levels
 from aprior.a_priori.field import ProfileField
-from aprior.a_priori.pm25 import write_eac4_pm25
-from aprior.a_priori.temperature import read_era5_temperature
 from aprior.cli.main import app
+from aprior.inputs.era5 import write_era5_pressure_levels
+from aprior.inputs.pm25 import write_eac4_pm25
+from aprior.inputs.temperature import read_era5_temperature
 from aprior.retrieval.reprocess import reprocess_file
 from aprior.retrieval.s5p import S5PNO2Sensor
 

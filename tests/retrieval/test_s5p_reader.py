@@ -12,8 +12,8 @@ import pytest
 
 from aprior.errors import InputFileError
 from aprior.retrieval import s5p_reader as rd
-from aprior.retrieval import s5p_synthetic as syn
 from aprior.retrieval.s5p import S5PNO2Sensor
+from aprior.synth.s5p import l2 as syn
 
 FIELDS = (
     "latitude",

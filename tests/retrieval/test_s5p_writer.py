@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from aprior.errors import AprioriError, InputFileError
-from aprior.retrieval import s5p_synthetic as syn
 from aprior.retrieval.granule import ReprocessedBlock
 from aprior.retrieval.protocols import Sensor
 from aprior.retrieval.s5p import S5PNO2Sensor
 from aprior.retrieval.s5p_reader import open_granule
 from aprior.retrieval.s5p_writer import S5PReprocessedWriter
+from aprior.synth.s5p import l2 as syn
 
 PRODUCT = "PRODUCT"
 REPL = "PRODUCT/SUPPORT_DATA/APRIORI_REPLACEMENT"

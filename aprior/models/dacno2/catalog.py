@@ -7,7 +7,7 @@
 - a directory of real data with an ``aprior-data.toml`` that names, per input kind, glob
   patterns relative to the directory (see ``docs/training-data.md``) and optionally a
   region (a name, ``"w,s,e,n"`` or ``[w, s, e, n]``; default the DACNO2 domain), whose
-  2 km grid is snapped to the 16 km lattice (:func:`aprior.a_priori.grids.subdomain`).
+  2 km grid is snapped to the 16 km lattice (:func:`aprior.grids.grid.subdomain`).
 
 Dated kinds (ERA5 single and pressure levels, CAMS European NO2) are dated per file: from
 the JSON request that ``aprior fetch`` stores next to each download (``year``/``month``/
@@ -32,9 +32,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aprior.a_priori.grids import Grid, subdomain, window_offset
-from aprior.a_priori.static import StaticPaths
 from aprior.errors import ConfigError, InputFileError
+from aprior.grids.grid import Grid, subdomain, window_offset
+from aprior.inputs.static import StaticPaths
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +299,7 @@ def _by_date(files: Iterable[Path]) -> dict[dt.date, tuple[Path, ...]]:
 
 # -- synthetic world ----------------------------------------------------------------
 def _from_world(root: Path, region: object | None) -> DataCatalog:
-    from aprior.a_priori.synth.manifest import open_world
+    from aprior.inputs.world import open_world
 
     world = open_world(root)
     grid = world.grid

@@ -36,11 +36,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from aprior.a_priori.era5 import SINGLE_LEVEL_VARIABLES
-from aprior.a_priori.grids import Grid, grid_family
-from aprior.a_priori.normalisation import ZScoreStats
-from aprior.a_priori.tiling import Patch, PatchTiling
 from aprior.errors import ConfigError
+from aprior.grids.grid import Grid, grid_family
+from aprior.grids.tiling import Patch, PatchTiling
+from aprior.inputs.era5 import SINGLE_LEVEL_VARIABLES
 from aprior.models.dacno2.catalog import DataCatalog, as_date
 from aprior.models.dacno2.inputs import (
     EMIS_CHANNELS,
@@ -50,6 +49,7 @@ from aprior.models.dacno2.inputs import (
     read_static,
 )
 from aprior.models.dacno2.prepare import DataSpec, Prepared, met3d_names
+from aprior.models.normalisation import ZScoreStats
 
 STATION_SETS = ("train", "eval", "all", "none")
 INPUT_KEYS = ("met2d", "met3d", "emis", "geo", "temporal")

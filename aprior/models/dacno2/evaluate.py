@@ -33,16 +33,16 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from aprior.a_priori.cams_targets import read_cams_targets
-from aprior.a_priori.grids import window_offset
-from aprior.a_priori.regrid import block_mean
 from aprior.errors import ConfigError, InputFileError
+from aprior.grids.grid import window_offset
+from aprior.grids.regrid import block_mean
 from aprior.models.dacno2.catalog import DataCatalog, as_date, open_catalog
 from aprior.models.dacno2.dataset import Normaliser
 from aprior.models.dacno2.inputs import cams_mode
 from aprior.models.dacno2.metrics import PairStats, block_anomaly
 from aprior.models.dacno2.predict import TrainedModel, load_trained, predict_field
 from aprior.models.dacno2.prepare import Prepared
+from aprior.models.dacno2.targets import read_cams_targets
 from aprior.models.dacno2.training import prepared_data
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class _Truth:
     """The synthetic world's truth fields at the model levels on the catalog grid."""
 
     def __init__(self, catalog: DataCatalog, variant: str, levels_m: Sequence[float]) -> None:
-        from aprior.a_priori.synth.manifest import open_world
+        from aprior.inputs.world import open_world
 
         world = open_world(catalog.root)
         kind = "truth_no2_s5p" if variant == "s5p" else "truth_no2_daily"

@@ -5,7 +5,7 @@ the bundled demo world), predicts every patch, merges them with the periodic 2D 
 window and restores the layer ratios; :func:`write_profile` writes the result as the CF
 profile field that ``aprior reprocess --profiles`` reads, with provenance attributes.
 
-Time stamps follow the synthetic truth's convention (:mod:`aprior.a_priori.synth.world`):
+Time stamps follow the synthetic truth's convention (:mod:`aprior.synth.world`):
 a DACNO2-S5P field (variant "s5p", the mean of 11, 12 and 13 UTC) is stamped 12:00 UTC of
 its day, the centre of the window; a daily-mean field 00:00 UTC.
 
@@ -173,7 +173,7 @@ def eac4_files_for(data: str | os.PathLike[str], date: dt.date) -> tuple[list[Pa
     if not (root / "manifest.json").is_file():
         raise InputFileError("is not a synthetic world; give the EAC4 PM2.5 files with --eac4",
                              root)
-    from aprior.a_priori.synth.manifest import open_world
+    from aprior.inputs.world import open_world
 
     world = open_world(root)
     wanted = {date, date + dt.timedelta(days=1)}

@@ -21,7 +21,7 @@ stations        (m,)                                 EEA NO2 (ug m-3) per statio
 
 Variants: ``"daily"`` (the paper's daily means) and ``"s5p"`` (DACNO2-S5P, Sect. 4.3: CAMS
 mean of 11, 12 and 13 UTC; EEA mean of the hours starting at 11, 12 and 13 UTC, as
-:func:`aprior.a_priori.stations.window_means`). Missing values are NaN.
+:func:`aprior.inputs.stations.window_means`). Missing values are NaN.
 """
 
 from __future__ import annotations
@@ -35,24 +35,24 @@ from pathlib import Path
 
 import numpy as np
 
-from aprior.a_priori.era5 import (
+from aprior.errors import InputFileError
+from aprior.grids.grid import Grid, grid_family
+from aprior.grids.rasterise import LANDCOVER_CLASSES
+from aprior.inputs.era5 import (
     PRESSURE_LEVEL_VARIABLES,
     SINGLE_LEVEL_VARIABLES,
     read_era5_pressure_levels,
     read_era5_single_levels,
 )
-from aprior.a_priori.grids import Grid, grid_family
-from aprior.a_priori.rasterise import LANDCOVER_CLASSES
-from aprior.a_priori.static import load_static_layers
-from aprior.a_priori.stations import (
+from aprior.inputs.static import load_static_layers
+from aprior.inputs.stations import (
     GriddedStations,
     daily_means,
     grid_stations,
     select_stations,
     window_means,
 )
-from aprior.a_priori.temporal import day_of_week_features, read_flights
-from aprior.errors import InputFileError
+from aprior.inputs.temporal import day_of_week_features, read_flights
 from aprior.models.dacno2.catalog import DataCatalog, as_date
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ TEMPORAL_CHANNELS = ("dow_sin", "dow_cos", "flights")
 
 
 def cams_mode(variant: str) -> str:
-    """The :func:`aprior.a_priori.cams_targets.reduce_time` mode of a variant."""
+    """The :func:`aprior.models.dacno2.targets.reduce_time` mode of a variant."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     return "window" if variant == "s5p" else "daily"
@@ -195,7 +195,7 @@ class InputReader:
     # -- targets ------------------------------------------------------------------------
     def cams(self, date: dt.date) -> np.ndarray:
         """``(Z, ny8, nx8)`` float32 CAMS NO2 (ug m-3) of the variant, NaN where missing."""
-        from aprior.a_priori.cams_targets import read_cams_targets
+        from aprior.models.dacno2.targets import read_cams_targets
 
         for path in self.catalog.files_for("cams_eu", date):
             if path not in self._cams:
@@ -218,7 +218,7 @@ class InputReader:
         return self._years[year]
 
     def _read_year(self, year: int) -> GriddedStations | None:
-        from aprior.a_priori.eea import read_eea
+        from aprior.inputs.eea import read_eea
 
         files = self.catalog.eea_for(year)
         if files is None:

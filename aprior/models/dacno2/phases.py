@@ -11,7 +11,7 @@ phase  starts from                 loss (training and validation)               
                                    predictions at 8 km                               day
 =====  ==========================  ================================================  ==========
 
-Predictions are ratio-scaled (CAMS / layer ratio, :mod:`aprior.a_priori.cams_targets`);
+Predictions are ratio-scaled (CAMS / layer ratio, :mod:`aprior.models.dacno2.targets`);
 the surface ratio is 1, so the surface layer compares with stations in ug m-3 as it is.
 "At 8 km" means the 2 km prediction average-pooled 4 x 4. SSIM is computed per layer on
 slices min-max normalised with the *target's* lo/hi applied to both fields

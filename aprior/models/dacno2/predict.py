@@ -26,16 +26,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aprior.a_priori.cams_targets import LayerRatios
-from aprior.a_priori.grids import Grid
-from aprior.a_priori.normalisation import ZScoreStats
-from aprior.a_priori.tiling import PatchTiling
 from aprior.errors import ConfigError, InputFileError
+from aprior.grids.grid import Grid
+from aprior.grids.tiling import PatchTiling
 from aprior.models.checkpoint import load_weights, weights_hash
 from aprior.models.dacno2.config import DACNO2Config
 from aprior.models.dacno2.model import DACNO2, INPUT_KEYS
 from aprior.models.dacno2.prepare import DataSpec
+from aprior.models.dacno2.targets import LayerRatios
 from aprior.models.engine import amp_enabled, resolve_device
+from aprior.models.normalisation import ZScoreStats
 from aprior.resources import bundled_world
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ Splits (DataSpec): the test year (default the last year with data) is held out; 
 of the training years are split at random (seeded) into training and validation days,
 80/20. The paper split its samples (patches) at random; we split whole days, so the
 overlapping patches of one day never sit on both sides. Station cells are split into
-training and evaluation cells once (:func:`aprior.a_priori.stations.split_stations`, 23 %
+training and evaluation cells once (:func:`aprior.inputs.stations.split_stations`, 23 %
 evaluation), the same for every year.
 
 Statistics come from the training days only: z-scores per ERA5 single-level variable,
@@ -38,18 +38,16 @@ import numpy as np
 
 from aprior import __version__
 from aprior._io import atomic_path
-from aprior.a_priori.cams_targets import LayerMeans, LayerRatios
-from aprior.a_priori.era5 import (
+from aprior.errors import ConfigError, InputFileError, OutputExistsError
+from aprior.grids.grid import Grid
+from aprior.grids.levels import DEFAULT_LEVELS_M, Levels
+from aprior.grids.tiling import ALIGN, PAPER_STRIDE, PATCH_SIZE, Patch, PatchTiling
+from aprior.inputs.era5 import (
     DEFAULT_PRESSURE_LEVELS_HPA,
     PRESSURE_LEVEL_VARIABLES,
     SINGLE_LEVEL_VARIABLES,
 )
-from aprior.a_priori.grids import Grid
-from aprior.a_priori.levels import DEFAULT_LEVELS_M, Levels
-from aprior.a_priori.normalisation import ZScoreFitter, ZScoreStats
-from aprior.a_priori.stations import split_stations
-from aprior.a_priori.tiling import ALIGN, PAPER_STRIDE, PATCH_SIZE, Patch, PatchTiling
-from aprior.errors import ConfigError, InputFileError, OutputExistsError
+from aprior.inputs.stations import split_stations
 from aprior.models.dacno2.catalog import DataCatalog, as_date, grid_to_dict, same_identity
 from aprior.models.dacno2.inputs import (
     EMIS_CHANNELS,
@@ -61,6 +59,8 @@ from aprior.models.dacno2.inputs import (
     StaticArrays,
     read_static,
 )
+from aprior.models.dacno2.targets import LayerMeans, LayerRatios
+from aprior.models.normalisation import ZScoreFitter, ZScoreStats
 
 log = logging.getLogger(__name__)
 
@@ -464,7 +464,7 @@ def prepare(catalog: DataCatalog, spec: DataSpec, cache_dir: str | os.PathLike[s
         "synthetic": catalog.synthetic,
     }
     if catalog.synthetic:
-        from aprior.a_priori.synth.manifest import WARNING
+        from aprior.inputs.world import WARNING
 
         meta["warning"] = WARNING
     with atomic_path(root / META) as tmp:

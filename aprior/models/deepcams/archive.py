@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from aprior.a_priori.pm25 import PM25Field, concat_pm25, read_eac4_pm25, read_geoscf_pm25
 from aprior.errors import InputFileError, ProfileFieldError
+from aprior.inputs.pm25 import PM25Field, concat_pm25, read_eac4_pm25, read_geoscf_pm25
 from aprior.models.deepcams.data import coarsen_nodes, field_to_nodes
 
 log = logging.getLogger(__name__)

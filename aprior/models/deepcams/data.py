@@ -1,6 +1,6 @@
 """DeepCAMS training data: global node grids, normalisation, pairs, held-out days, crops.
 
-Orientation. Readers give a :class:`~aprior.a_priori.pm25.PM25Field` with latitude
+Orientation. Readers give a :class:`~aprior.inputs.pm25.PM25Field` with latitude
 ascending (-90..90) and longitude ascending in [-180, 180). The networks work on the
 *node grid* of :mod:`aprior.models.deepcams.grid`: latitude descending (90..-90, poles
 included) and longitude ascending from 0 (0..360 - step), the layout of CAMS EAC4. A global
@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from aprior.a_priori.pm25 import PM25Field
 from aprior.errors import ConfigError, ProfileFieldError
+from aprior.inputs.pm25 import PM25Field
 
 log = logging.getLogger(__name__)
 

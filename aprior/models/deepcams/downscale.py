@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from aprior.a_priori.pm25 import PM25Field
 from aprior.errors import InputFileError, ProfileFieldError
+from aprior.inputs.pm25 import PM25Field
 from aprior.models.checkpoint import load_weights, weights_hash
 from aprior.models.deepcams.data import Normalisation, field_to_nodes, nodes_to_field
 from aprior.models.deepcams.training import build_network, check_stage, config_from_metadata

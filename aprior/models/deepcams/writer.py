@@ -1,8 +1,8 @@
 """Writing a downscaled PM2.5 field: CF netCDF in ug m-3 with its provenance.
 
 The file holds ``pm25(time, lat, lon)`` float32 ug m-3 with ``lat`` ascending (-90..90)
-and ``lon`` ascending in [-180, 180), the layout of :class:`~aprior.a_priori.pm25.PM25Field`,
-so :func:`aprior.a_priori.pm25.open_pm25` reads it back unchanged. Provenance (models,
+and ``lon`` ascending in [-180, 180), the layout of :class:`~aprior.inputs.pm25.PM25Field`,
+so :func:`aprior.inputs.pm25.open_pm25` reads it back unchanged. Provenance (models,
 weights and their SHA-256, source files, date, a SYNTHETIC note) goes into global
 attributes. The write is atomic.
 """
@@ -18,7 +18,7 @@ import xarray as xr
 
 from aprior import __version__
 from aprior._io import atomic_path
-from aprior.a_priori.pm25 import PM25Field
+from aprior.inputs.pm25 import PM25Field
 
 STANDARD_NAME = "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"
 
