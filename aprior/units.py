@@ -1,67 +1,145 @@
-"""CF/UDUNITS-like unit strings: NO2 mass concentrations and CF time coordinates.
+"""Unit strings of real files, parsed and converted with pint and cf-xarray's UDUNITS registry.
 
-Two small parsers, no units library:
+Parsing and conversion are `pint`'s, with the UDUNITS-2 spellings that `cf-xarray` teaches it
+(``ug m-3``, ``µg/m3``, ``kg m**-3``, ``m s-1``, ``molec cm-3``, ``hPa``...). What pint cannot
+say by itself is added here, and only that:
 
-- :func:`concentration_factor` gives the factor that turns a mass concentration into
-  ug m-3 ("ug m-3", "µg/m3", "microgram m-3", "mg m-3", "kg m-3", "1e-9 kg m-3", ...).
-  Mixing ratios (ppb, mol mol-1, kg kg-1, ...) are refused: turning them into a mass
-  concentration needs the air density, which a profile file does not carry.
-- :func:`decode_time` / :func:`encode_time` convert CF time coordinates
-  ("<unit> since <reference>", standard/gregorian/proleptic_gregorian calendars) to and
-  from ``datetime64[ns]``; :func:`duration_seconds` reads bare duration units ("hours").
+- a leading scale factor (``"1e-9 kg m-3"``, ``"1e-9"``), common in model output, which the
+  UDUNITS grammar allows and pint refuses;
+- the atmospheric-chemistry spellings ``ppb``/``ppbv``/``ppmv``/``pptv``, which are mole
+  fractions (1e-9, 1e-6, 1e-12 mol mol-1);
+- which *kind* of amount a dimensionless unit is: ``kg kg-1`` is a mass mixing ratio,
+  ``mol mol-1`` a mole fraction; pint reduces both to "dimensionless".
+
+NO2 amounts come in four kinds (:func:`amount_kind`): mass concentration (``ug m-3``), mole
+fraction (``mol mol-1``, ``ppb``), mass mixing ratio (``kg kg-1``) and number density
+(``molec cm-3``). :func:`concentration_factor` is the profile sources' rule: a mass
+concentration converts to ug m-3; the others need the air density and are refused with a
+message that says so.
+
+CF time coordinates (``"<unit> since <reference>"``, standard calendars) are decoded by
+:func:`decode_time` with the duration read by pint and the reference date by pandas.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from os import PathLike
 
 import numpy as np
 import pandas as pd
+import pint
 
 from aprior.errors import ProfileFieldError
 
-#: Mass units and their value in micrograms.
-_MASS_IN_UG = {"kg": 1e9, "g": 1e6, "mg": 1e3, "ug": 1.0, "ng": 1e-3}
+#: The kinds of NO2 amounts (see :func:`amount_kind`).
+MASS_CONCENTRATION = "mass concentration"
+MOLE_FRACTION = "mole fraction"
+MASS_MIXING_RATIO = "mass mixing ratio"
+NUMBER_DENSITY = "number density"
 
-#: Spelled-out words and symbols normalised before matching (order matters).
-_WORDS = (
-    ("µ", "u"), ("μ", "u"),
-    ("kilograms", "kg"), ("kilogram", "kg"), ("milligrams", "mg"), ("milligram", "mg"),
-    ("micrograms", "ug"), ("microgram", "ug"), ("nanograms", "ng"), ("nanogram", "ng"),
-    ("grams", "g"), ("gram", "g"), ("metres", "m"), ("meters", "m"), ("metre", "m"),
-    ("meter", "m"), ("mcg", "ug"),
+#: Mole-fraction spellings of atmospheric chemistry, as pint definitions.
+_EXTRA_DEFINITIONS = (
+    "ppbv = 1e-9 = ppb",
+    "pptv = 1e-12 = ppt",
+    "ppmv = 1e-6",
+    "ppv = 1",
 )
 
-_CONCENTRATION = re.compile(
-    r"^(?:(?P<scale>[0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\*?)?"  # optional numeric factor
-    r"(?P<mass>kg|mg|ug|ng|g)"
-    r"(?:/m3|\.?m-3|\*m-3|/\(m3\))$"
-)
-
-_MIXING_RATIO = re.compile(
-    r"^(?:[0-9.e+-]+\*?)?(?:ppbv?|pptv?|ppmv?|ppv|[pnu]?mol(?:/mol|\.?mol-1)|"
-    r"(?:kg|g|mg|ug)(?:/kg|\.?kg-1)|mole?fraction|1|)$"
-)
-
-#: Seconds in each duration unit understood in time coordinates.
-_DURATION_S = {
-    **dict.fromkeys(("seconds", "second", "secs", "sec", "s"), 1.0),
-    **dict.fromkeys(("minutes", "minute", "mins", "min"), 60.0),
-    **dict.fromkeys(("hours", "hour", "hrs", "hr", "h"), 3600.0),
-    **dict.fromkeys(("days", "day", "d"), 86400.0),
-}
-
+_SCALE = re.compile(r"^\s*(?P<scale>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?:\s*\*\s*|\s+|$)")
+_MASS_RATIO = re.compile(r"^(?:[kmuµμn]?g|kilograms?|grams?)\s*(?:/|\s|\.)\s*(?:[kmuµμn]?g|kilograms?|grams?)"
+                         r"(?:-1|\*\*-1|\^-1)?$", re.IGNORECASE)
 _CALENDARS = ("standard", "gregorian", "proleptic_gregorian")
 
 
-def _normalise(units: str) -> str:
-    s = units.strip().lower()
-    for word, short in _WORDS:
-        s = s.replace(word, short)
-    s = s.replace("**", "").replace("^", "")
-    s = re.sub(r"\s+", "", s)
-    return s.replace("percubicm", "/m3").replace("/cubicm", "/m3")
+@functools.lru_cache(maxsize=1)
+def registry() -> pint.UnitRegistry:
+    """cf-xarray's UDUNITS-flavoured pint registry, with the ppb/ppbv family defined."""
+    from cf_xarray.units import units as ureg
+
+    for definition in _EXTRA_DEFINITIONS:
+        name = definition.split("=")[0].strip()
+        if name not in ureg:
+            ureg.define(definition)
+    return ureg
+
+
+def _split_scale(text: str) -> tuple[float, str]:
+    """``"1e-9 kg m-3"`` -> ``(1e-9, "kg m-3")``; a bare number -> ``(number, "1")``."""
+    m = _SCALE.match(text)
+    if m is None:
+        return 1.0, text
+    rest = text[m.end():].strip()
+    return float(m.group("scale")), rest or "1"
+
+
+@functools.lru_cache(maxsize=256)
+def parse_units(text: str) -> tuple[float, pint.Unit]:
+    """A unit string as ``(scale, unit)``: ``value * scale`` is in ``unit``.
+
+    Raises:
+        ValueError: pint cannot read the string.
+    """
+    ureg = registry()
+    scale, rest = _split_scale(str(text).strip())
+    rest = rest.replace("µ", "u").replace("μ", "u")
+    try:
+        q = ureg.Quantity(1.0, rest)
+    except (pint.errors.PintError, ValueError, AttributeError, TypeError, SyntaxError) as exc:
+        raise ValueError(f"unknown units {text!r}") from exc
+    # pint may read "1.e-9 kg" style leftovers as odd units; a number left in the
+    # expression would be silently wrong, so the magnitude must stay 1.
+    if q.magnitude != 1.0:
+        raise ValueError(f"unknown units {text!r}")
+    return scale, q.units
+
+
+def factor(text: str, to: str) -> float:
+    """The factor that turns a value in ``text`` units into ``to`` units.
+
+    Raises:
+        ValueError: unknown units, or units of another dimension.
+    """
+    scale, unit = parse_units(text)
+    _, target = parse_units(to)
+    try:
+        return scale * float(registry().Quantity(1.0, unit).to(target).magnitude)
+    except pint.errors.DimensionalityError as exc:
+        raise ValueError(f"units {text!r} are not convertible to {to!r}") from exc
+
+
+def is_convertible(text: str | None, to: str) -> bool:
+    """True when ``text`` parses and has the dimension of ``to``."""
+    if text is None or not str(text).strip():
+        return False
+    try:
+        factor(str(text), to)
+    except ValueError:
+        return False
+    return True
+
+
+def amount_kind(text: str) -> str | None:
+    """The kind of an NO2 amount unit: one of :data:`MASS_CONCENTRATION`,
+    :data:`MOLE_FRACTION`, :data:`MASS_MIXING_RATIO`, :data:`NUMBER_DENSITY`, or None.
+
+    A dimensionless unit is a mass mixing ratio when it is spelled as mass per mass
+    (``kg kg-1``, ``g/kg``), otherwise a mole fraction (``mol mol-1``, ``ppb``, ``1e-9``).
+    """
+    try:
+        _, unit = parse_units(text)
+    except ValueError:
+        return None
+    dims = dict(unit.dimensionality)
+    if dims == {"[mass]": 1, "[length]": -3}:
+        return MASS_CONCENTRATION
+    if dims == {"[substance]": 1, "[length]": -3}:
+        return NUMBER_DENSITY
+    if not dims:
+        _, rest = _split_scale(str(text).strip())
+        return MASS_MIXING_RATIO if _MASS_RATIO.match(rest.strip()) else MOLE_FRACTION
+    return None
 
 
 def concentration_factor(
@@ -70,7 +148,7 @@ def concentration_factor(
     """Factor that converts a NO2 concentration in ``units`` to ug m-3.
 
     Args:
-        units: the variable's ``units`` attribute (CF/UDUNITS-like spelling).
+        units: the variable's ``units`` attribute (UDUNITS spelling).
         path: the file, named in error messages.
         variable: the variable's name, named in error messages.
 
@@ -78,21 +156,20 @@ def concentration_factor(
         ``factor`` such that ``value_in_ug_m3 = value * factor``.
 
     Raises:
-        ProfileFieldError: missing or unknown units, or a mixing ratio (which needs the
-            air density to convert).
+        ProfileFieldError: missing or unknown units, or a mixing ratio or number density
+            (which needs the air density to convert).
     """
     if units is None or not str(units).strip():
         raise ProfileFieldError(
             f"variable {variable!r} has no units attribute; expected a mass concentration "
             "such as 'ug m-3'", path)
-    s = _normalise(str(units))
-    m = _CONCENTRATION.match(s)
-    if m:
-        scale = float(m.group("scale")) if m.group("scale") else 1.0
-        return scale * _MASS_IN_UG[m.group("mass")]
-    if _MIXING_RATIO.match(s):
+    kind = amount_kind(str(units))
+    if kind == MASS_CONCENTRATION:
+        return factor(str(units), "ug m-3")
+    if kind is not None:
         raise ProfileFieldError(
-            f"variable {variable!r} is a mixing ratio ({units!r}); converting it to ug m-3 "
+            f"variable {variable!r} is a mixing ratio or number density ({kind}, {units!r}); "
+            "converting it to ug m-3 "
             "needs the air density, which the file does not provide; convert the field to "
             "a mass concentration (ug m-3) first", path)
     raise ProfileFieldError(
@@ -102,9 +179,15 @@ def concentration_factor(
 
 def duration_seconds(units: str | None) -> float | None:
     """Seconds in one bare duration unit ("hours" -> 3600), None if ``units`` is not one."""
-    if units is None:
+    if units is None or not str(units).strip():
         return None
-    return _DURATION_S.get(str(units).strip().lower())
+    try:
+        scale, unit = parse_units(str(units))
+    except ValueError:
+        return None
+    if scale != 1.0 or dict(unit.dimensionality) != {"[time]": 1}:
+        return None
+    return float(registry().Quantity(1.0, unit).to("s").magnitude)
 
 
 def _reference(ref: str, units: str, path: str | PathLike[str] | None) -> np.datetime64:
@@ -142,10 +225,10 @@ def decode_time(
             f"time calendar {calendar!r} is not supported; use a standard (Gregorian) calendar",
             path)
     m = re.match(r"^\s*(\w+)\s+since\s+(.+)$", str(units or ""), flags=re.IGNORECASE)
-    if m is None or duration_seconds(m.group(1)) is None:
+    step = duration_seconds(m.group(1)) if m else None
+    if m is None or step is None:
         raise ProfileFieldError(
             f"time units {units!r} are not CF time units like 'hours since 2020-01-01'", path)
-    step = duration_seconds(m.group(1))
     ref = _reference(m.group(2), str(units), path)
     return offsets_to_times(values, step, ref, path=path)
 

@@ -48,8 +48,10 @@ from aprior.units import (
     concentration_factor,
     decode_time,
     duration_seconds,
+    is_convertible,
     offsets_to_times,
 )
+from aprior.units import factor as unit_factor
 
 log = logging.getLogger(__name__)
 
@@ -118,12 +120,10 @@ def _times(ds: netCDF4.Dataset, dim: str, path: Path) -> np.ndarray:
 
 def _level_heights(ds: netCDF4.Dataset, dim: str, path: Path) -> np.ndarray:
     v = _coord(ds, dim, path)
-    units = (text_attr(v, "units") or "m").strip().lower()
-    factor = {"m": 1.0, "metre": 1.0, "meter": 1.0, "metres": 1.0, "meters": 1.0,
-              "km": 1000.0}.get(units)
-    if factor is None:
+    units = (text_attr(v, "units") or "m").strip()
+    if not is_convertible(units, "m"):
         raise ProfileFieldError(f"level has units {units!r}; expected heights in m", path)
-    return np.asarray(v[:], dtype=np.float64) * factor
+    return np.asarray(v[:], dtype=np.float64) * unit_factor(units, "m")
 
 
 def _geo_axis(v: netCDF4.Variable) -> np.ndarray:

@@ -62,6 +62,8 @@ from aprior.inputs.era5_cds import (
     write_era5_pressure_levels,
     write_era5_single_levels,
 )
+from aprior.units import factor as unit_factor
+from aprior.units import is_convertible
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +181,8 @@ def _check_units(src: _Source, name: str) -> None:
     units = src.ds[name].attrs.get("units")
     if units is None:
         raise src.fail(f"variable {name!r} has no units attribute; expected {var.ecmwf_units}")
-    if norm_units(str(units)) not in UNIT_SPELLINGS[var.units] + (norm_units(var.units),):
+    same = is_convertible(str(units), var.units) and abs(unit_factor(str(units), var.units) - 1) < 1e-9
+    if not same and norm_units(str(units)) not in UNIT_SPELLINGS.get(var.units, ()):
         raise src.fail(f"variable {name!r} has units {units!r}; expected {var.ecmwf_units}")
 
 
@@ -187,10 +190,10 @@ def _level_indices(src: _Source, levels_hpa: Sequence[float]) -> np.ndarray:
     if "level" not in src.ds.dims:
         raise src.fail("has no 'pressure_level' or 'level' dimension; not a pressure-level file")
     lev = np.asarray(src.ds["level"].values, dtype=np.float64)
-    units = norm_units(str(src.ds["level"].attrs.get("units", "hpa")))
-    if units == "pa":
-        lev = lev / 100.0
-    elif units not in LEVEL_UNITS_HPA:
+    units = str(src.ds["level"].attrs.get("units", "hPa"))
+    if is_convertible(units, "hPa"):
+        lev = lev * unit_factor(units, "hPa")
+    elif norm_units(units) not in LEVEL_UNITS_HPA:
         raise src.fail(f"its pressure levels have units {units!r}; expected hPa")
     want = np.asarray(levels_hpa, dtype=np.float64)
     hit = np.abs(want[:, None] - lev[None, :]) < 1e-3

@@ -88,18 +88,11 @@ LEXICON: dict[str, Era5Var] = {
                  "geopotential", (-2.0e4, 3.0e5)),
 }
 
-#: Spellings accepted for each of our units (compared after :func:`norm_units`).
+#: ECMWF spellings that are not UDUNITS (compared after :func:`norm_units`); every other
+#: spelling is compared by value with pint (:func:`aprior.units.factor`).
 UNIT_SPELLINGS: dict[str, tuple[str, ...]] = {
-    "m s-1": ("m s-1", "m/s", "ms-1", "m.s-1"),
-    "K": ("k", "kelvin"),
-    "Pa": ("pa", "pascal"),
-    "m": ("m", "metre", "metres", "meter", "meters", "m of water equivalent"),
-    "J m-2": ("j m-2", "j/m2", "j.m-2"),
-    "1": ("(0 - 1)", "(0-1)", "0-1", "1", "dimensionless", "fraction"),
-    "kg kg-1": ("kg kg-1", "kg/kg", "kg.kg-1"),
-    "%": ("%", "percent"),
-    "Pa s-1": ("pa s-1", "pa/s", "pa.s-1"),
-    "m2 s-2": ("m2 s-2", "m2/s2", "m2.s-2"),
+    "m": ("m of water equivalent",),
+    "1": ("(0 - 1)", "(0-1)", "0-1", "fraction"),
 }
 LEVEL_UNITS_HPA = ("hpa", "millibars", "millibar", "mbar", "mb", "hectopascal", "hectopascals")
 

@@ -28,14 +28,13 @@ import xarray as xr
 from aprior._io import atomic_path
 from aprior.errors import InputFileError
 from aprior.grids.interp import bilinear_weights
+from aprior.units import MASS_CONCENTRATION, amount_kind
+from aprior.units import factor as unit_factor
 
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 
-_KG_M3 = {"kg m**-3", "kg m-3", "kg/m3", "kg m^-3", "kg.m-3"}
-_UG_M3 = {"ug m-3", "ug m**-3", "ug/m3", "µg m-3", "µg/m3", "ug.m-3", "microgram m-3",
-          "micrograms m-3", "μg m-3", "ug m^-3"}
 
 
 @dataclass(frozen=True)
@@ -107,10 +106,8 @@ def _read(path: PathLike, var_names: Sequence[str], source: str) -> PM25Field:
         if tname not in var.dims:
             var = var.expand_dims(tname)
         units = str(var.attrs.get("units", "")).strip()
-        if units.lower() in _KG_M3:
-            scale = 1e9
-        elif units.lower() in {u.lower() for u in _UG_M3}:
-            scale = 1.0
+        if amount_kind(units) == MASS_CONCENTRATION:
+            scale = unit_factor(units, "ug m-3")
         else:
             raise InputFileError(f"variable {name!r} has units {units!r}; kg m-3 or ug m-3 expected", p)
         vals = var.transpose(tname, latn, lonn).values.astype(np.float64) * scale
