@@ -184,7 +184,7 @@ def aggregate_rasters(paths: Sequence[PathLike], grid: Grid, acc: CellAccumulato
     overlapping = 0
     for path in paths:
         info = read_geotiff_info(path)
-        rcrs = CRS.from_epsg(info.epsg)
+        rcrs = CRS.from_user_input(info.crs)
         same = rcrs == gcrs
         window = info.window_for_bounds(*_grid_bounds_in(grid, rcrs))
         if window is None:
@@ -238,7 +238,7 @@ def roads_on_grid(path: PathLike, grid: Grid, road_types: Sequence[int] | None =
 def landcover_on_grid(paths: Sequence[PathLike], grid: Grid, min_coverage: float = 0.98) -> np.ndarray:
     """CORINE land cover: 5 groups, mode per cell, one-hot ``(5, ny, nx)``."""
     first = read_geotiff_info(paths[0])
-    win = first.window_for_bounds(*_grid_bounds_in(grid, CRS.from_epsg(first.epsg)))
+    win = first.window_for_bounds(*_grid_bounds_in(grid, CRS.from_user_input(first.crs)))
     probe = read_geotiff(paths[0], win) if win is not None else read_geotiff(paths[0])
     try:
         convention = detect_corine_convention(probe.data[probe.valid_mask()])
