@@ -83,13 +83,32 @@ def time_interpolation(times: np.ndarray | None, obs: np.ndarray) -> tuple[np.nd
     return i0.astype(np.intp), i1.astype(np.intp), w
 
 
-def time_coverage_gap(times: np.ndarray | None, obs: np.ndarray) -> np.timedelta64 | None:
-    """How far observation times fall outside what a field can stand for, or None if inside.
+def time_coverage(times: np.ndarray | None) -> tuple[np.datetime64, np.datetime64] | None:
+    """The observation times a field can stand for: ``(lo, hi)`` datetime64[ns], or None for
+    a field without times (it stands for any time).
 
-    A field without times stands for any time. A field with one time (e.g. an 11-13 UTC
-    mean stamped 12:00) stands for +-12 h around it. A field with several times stands for
-    its range extended by one time step at each end (beyond that the interpolation would
-    clamp to a value far from the observation time).
+    A field with one time stamped at 00:00 UTC is a daily mean (the convention of CAMS
+    daily means, DACNO2's daily variant and the synthetic ``truth/no2_daily``): it stands
+    for its whole UTC day, and for the 12 h before it as an instantaneous midnight field
+    would. A field with one other time (e.g. an 11-13 UTC mean stamped 12:00) stands for
+    +-12 h around it. A field with several times stands for its range extended by one time
+    step at each end (beyond that the interpolation would clamp to a value far from the
+    observation time).
+    """
+    if times is None:
+        return None
+    t = np.asarray(times).astype("datetime64[ns]")
+    if t.size == 1:
+        half = np.timedelta64(12, "h")
+        midnight = t[0] == t[0].astype("datetime64[D]").astype("datetime64[ns]")
+        return t[0] - half, t[0] + (np.timedelta64(24, "h") if midnight else half)
+    step = np.max(np.diff(t))
+    return t[0] - step, t[-1] + step
+
+
+def time_coverage_gap(times: np.ndarray | None, obs: np.ndarray) -> np.timedelta64 | None:
+    """How far observation times fall outside what a field can stand for
+    (:func:`time_coverage`), or None if inside.
 
     Args:
         times: ``(t,)`` datetime64 field times or None.
@@ -98,15 +117,13 @@ def time_coverage_gap(times: np.ndarray | None, obs: np.ndarray) -> np.timedelta
     Returns:
         The largest distance outside the allowed range, or None.
     """
-    if times is None:
+    span = time_coverage(times)
+    if span is None:
         return None
     obs = np.asarray(obs).astype("datetime64[ns]")
     obs = obs[~np.isnat(obs)]
     if obs.size == 0:
         return None
-    t = np.asarray(times).astype("datetime64[ns]")
-    tol = np.timedelta64(12, "h") if t.size == 1 else np.max(np.diff(t))
-    lo, hi = t[0] - tol, t[-1] + tol
+    lo, hi = span
     gap = max(lo - obs.min(), obs.max() - hi)
     return gap if gap > np.timedelta64(0, "ns") else None
-

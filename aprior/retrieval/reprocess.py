@@ -31,8 +31,8 @@ import scipy.sparse as sp
 from pyproj import Transformer
 
 from aprior import __version__
-from aprior._io import check_output
-from aprior.a_priori.field import ProfileField, time_coverage_gap, time_interpolation
+from aprior._io import check_output, output_lock
+from aprior.a_priori.field import ProfileField, time_coverage, time_coverage_gap, time_interpolation
 from aprior.errors import ConfigError, ProfileFieldError
 from aprior.grids.grid import Grid
 from aprior.retrieval.amf import replace_apriori
@@ -213,9 +213,17 @@ def reprocess_file(
     """
     t0 = time.perf_counter()
     path = Path(path)
-    out = check_output(out, overwrite=config.overwrite, inputs=(path,))
     if config.vertical.extension == "upper_field" and upper is None:
         raise ConfigError("extension 'upper_field' needs an upper profile file (--upper-profiles)")
+    with output_lock(out):
+        out = check_output(out, overwrite=config.overwrite, inputs=(path,))
+        return _reprocess_locked(path, out, fld, sensor, config, upper, pm25, temperature,
+                                 command, t0)
+
+
+def _reprocess_locked(path: Path, out: Path, fld: ProfileField, sensor: Sensor,
+                      config: ReprocessConfig, upper: ProfileField | None, pm25, temperature,
+                      command: str, t0: float) -> FileSummary:
     info = sensor.open(path)
     block = config.block_scanlines
 
@@ -281,10 +289,11 @@ def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sam
     g = sensor.read_block(info, start, stop)
     for smp in (sampler, upper_sampler):
         if smp is not None and time_coverage_gap(smp.field.times, g.time[np.any(use.reshape(s, p), axis=1)]) is not None:
-            t = smp.field.times
+            t, (lo, hi) = smp.field.times, time_coverage(smp.field.times)
             raise ProfileFieldError(
-                f"the profile field ({smp.field.path or smp.field.source}) covers {t[0]} to {t[-1]}, "
-                f"but scanlines {start}-{stop} were observed at {g.time[0]}; use the field of the orbit's date",
+                f"the profile field ({smp.field.path or smp.field.source}) covers {t[0]} to {t[-1]} "
+                f"(it stands for {lo} to {hi}), "
+                f"but scanlines {start}-{stop} were observed at {g.time[0]}; use a field valid at the orbit's time",
                 info.path)
     obs_time = np.repeat(g.time, p)
     fld = sampler.field
