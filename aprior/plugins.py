@@ -11,9 +11,10 @@ import logging
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
-from aprior.errors import PluginError
+from aprior.errors import InputFileError, PluginError
 
 log = logging.getLogger(__name__)
 
@@ -82,5 +83,18 @@ def find(group: str, path: str | PathLike[str], name: str | None = None) -> Any:
                 return plugin
         except Exception as exc:
             log.warning("plugin %s failed to identify %s: %s", plugin.name, path, exc)
+    if not Path(path).exists():
+        raise InputFileError("does not exist", path)
     kind = "profile source" if group == PROFILE_SOURCES else "sensor"
+    for plugin in load_all(group):
+        explain = getattr(plugin, "explain", None)  # optional: why a plugin declines the file
+        if explain is None:
+            continue
+        try:
+            why = explain(path)
+        except Exception as exc:
+            log.warning("plugin %s failed to explain %s: %s", plugin.name, path, exc)
+            continue
+        if why:
+            raise PluginError(f"{why} (no {kind} plugin reads it; see 'aprior plugins')", path)
     raise PluginError(f"no {kind} recognises this file (see 'aprior plugins')", path)

@@ -1,12 +1,17 @@
-"""Shared CLI plumbing: error rendering, logging set-up, progress bars."""
+"""Shared CLI plumbing: error rendering, signals, logging set-up, progress bars, the options
+every command shares (``--threads/-j``, ``-v/-q``, ``--overwrite``) and ``--config`` files."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import logging
+import os
+import shlex
+import signal
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -30,28 +35,109 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like Ctrl-C so every ``finally`` and atomic write cleans up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
+
+
+def install_signal_handlers() -> None:
+    """Treat SIGTERM (``timeout``, batch schedulers) and SIGHUP (a closed terminal) as Ctrl-C."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread
+            signal.signal(sig, _raise_terminated)
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an OSError a user can cause (read-only, no space, missing, too long)."""
+    where = exc.filename if exc.filename is not None else ""
+    what = exc.strerror or str(exc)
+    if isinstance(exc, FileNotFoundError):
+        what = "does not exist"
+    return f"{where}: {what}" if where else what
+
+
 def handle_errors(func: F) -> F:
-    """Turn AprioriError (and a few OS errors) into one line and exit code 2."""
+    """Turn AprioriError and OSError into one line and exit code 2; Ctrl-C, SIGTERM and
+    SIGHUP into "interrupted" and 128 + the signal number, after every clean-up ran."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        install_signal_handlers()
         try:
             return func(*args, **kwargs)
         except AprioriError as exc:
             fail(str(exc), exc.exit_code)
-        except FileNotFoundError as exc:
-            fail(f"{exc.filename}: no such file")
-        except PermissionError as exc:
-            fail(f"{exc.filename}: permission denied")
+        except OSError as exc:
+            fail(os_error_message(exc))
+        except Terminated as exc:
+            fail(f"terminated ({signal.Signals(exc.signum).name}); nothing partial was left",
+                 128 + exc.signum)
         except KeyboardInterrupt:
             fail("interrupted", 130)
 
     return wrapper  # type: ignore[return-value]
 
 
+def command_line() -> str:
+    """The command as the user typed it (``aprior`` and its arguments), for provenance."""
+    return "aprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def apply_threads(threads: int) -> int:
+    """Limit the CPU threads of this process (torch, and BLAS/OpenMP of child processes).
+
+    ``threads <= 0`` keeps the default (all cores). Returns the number in force.
+    """
+    if threads <= 0:
+        return os.cpu_count() or 1
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    torch = sys.modules.get("torch")  # imported later, torch reads OMP_NUM_THREADS itself
+    if torch is not None:
+        torch.set_num_threads(threads)
+    return threads
+
+
+#: help texts of the options every command shares
+THREADS_HELP = "CPU threads to use (0: all cores)."
+VERBOSE_HELP = "More log output (-vv for debug)."
+QUIET_HELP = "Only errors: no progress bar, no summary."
+OVERWRITE_HELP = "Replace existing outputs."
+
+
+def option_key(name: str) -> str:
+    """A ``--config`` key or option name as a parameter name: ``--min-coverage``,
+    ``min-coverage`` and ``min_coverage`` are all ``min_coverage``."""
+    return name.strip().lstrip("-").replace("-", "_")
+
+
+def config_defaults(path: Path | None, section: str, allowed: set[str]) -> dict[str, Any]:
+    """The ``[section]`` table of a TOML ``--config`` file, keys normalised by
+    :func:`option_key`; an unknown key is an error naming the file and the key."""
+    if path is None:
+        return {}
+    from aprior.config import load_toml
+    from aprior.errors import ConfigError
+
+    raw = load_toml(path, section)
+    out = {option_key(k): v for k, v in raw.items()}
+    unknown = sorted(set(out) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown option(s) in [{section}]: {', '.join(unknown)} (keys are the "
+                          f"long option names of 'aprior {section}')", path)
+    return out
+
+
 def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     """Configure logging for the CLI (library code only logs)."""
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     root = logging.getLogger("aprior")
     root.handlers.clear()
     root.addHandler(RichHandler(console=console, show_path=False, markup=False))

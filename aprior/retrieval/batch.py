@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aprior import plugins
+from aprior._io import check_output
 from aprior.a_priori.sources import open_profile_field_cached
 from aprior.errors import AprioriError, InputFileError
 from aprior.retrieval.reprocess import FileSummary, ReprocessConfig, reprocess_file
@@ -69,21 +70,39 @@ def expand_inputs(patterns: Iterable[str]) -> list[Path]:
     return out
 
 
-def plan_outputs(inputs: Sequence[Path], out: Path) -> list[tuple[Path, Path]]:
-    """Pair inputs with outputs.
+def plan_outputs(inputs: Sequence[Path], out: Path, *, overwrite: bool = False) -> list[tuple[Path, Path]]:
+    """Pair inputs with outputs, checking every output before any work is done.
 
     One input and ``out`` not an existing directory: ``out`` is the output file. Otherwise
     ``out`` is a directory (created if missing) that receives files of the same names;
-    it must not be an input's own directory (an input is never overwritten).
+    it must not be an input's own directory (an input is never overwritten), and two
+    inputs of the same name (from different directories) are refused: only one of them
+    could be kept. Each output must be absent (or ``overwrite``) and writable.
+
+    Raises:
+        InputFileError: a missing input, a collision, an input's own directory.
+        AprioriError: an output that exists or cannot be written.
     """
+    for p in inputs:
+        if not p.exists():
+            raise InputFileError("does not exist", p)
     if len(inputs) == 1 and not out.is_dir() and out.suffix:
-        return [(inputs[0], out)]
-    out.mkdir(parents=True, exist_ok=True)
+        return [(inputs[0], check_output(out, overwrite=overwrite, inputs=(inputs[0],)))]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AprioriError(f"cannot create the output directory: {exc.strerror or exc}", out) from None
+    by_name: dict[str, Path] = {}
     pairs = []
     for p in inputs:
         if p.resolve().parent == out.resolve():
             raise InputFileError("the output directory is this input's own directory; choose another", p)
-        pairs.append((p, out / p.name))
+        if p.name in by_name:
+            raise InputFileError(f"has the same file name as {by_name[p.name]}; both would be "
+                                 f"written to {out / p.name}; reprocess them in separate runs "
+                                 "or into separate directories", p)
+        by_name[p.name] = p
+        pairs.append((p, check_output(out / p.name, overwrite=overwrite, inputs=(p,))))
     return pairs
 
 

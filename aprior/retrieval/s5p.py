@@ -27,6 +27,10 @@ class S5PNO2Sensor:
         """Cheaply tell whether this sensor reads ``path`` (never raises)."""
         return s5p_reader.identify(path)
 
+    def explain(self, path: str | PathLike[str]) -> str | None:
+        """Why ``path`` is declined when it is another S5P product (optional extra)."""
+        return s5p_reader.explain(path)
+
     def open(self, path: str | PathLike[str]) -> GranuleInfo:
         """Validate the file and read its metadata; raises InputFileError naming the file."""
         return s5p_reader.open_granule(path)

@@ -105,6 +105,20 @@ def identify(path: str | PathLike[str]) -> bool:
         return False
 
 
+def explain(path: str | PathLike[str]) -> str | None:
+    """Why this reader declines ``path`` when it is another Sentinel-5P product, else None."""
+    try:
+        with h5py.File(Path(path), "r") as f:
+            desc = f.get(names.GRANULE_DESCRIPTION)
+            short = None if desc is None else decode_attr(desc.attrs.get("ProductShortName"))
+    except Exception:
+        return None
+    if short and str(short).strip() != names.PRODUCT_SHORT_NAME:
+        return (f"this is a Sentinel-5P {str(short).strip()} file; aprior reprocesses "
+                f"{names.PRODUCT_SHORT_NAME} (NO2) files")
+    return None
+
+
 def _open(path: Path) -> h5py.File:
     """Open read-only, turning every failure into an InputFileError that says why."""
     if not path.exists():
