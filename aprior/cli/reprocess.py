@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import os
-import shlex
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from aprior.cli._common import console, fail, handle_errors, progress_bar, setup_logging
-from aprior.config import from_dict, load_toml
+from aprior.cli._common import (
+    OVERWRITE_HELP,
+    QUIET_HELP,
+    VERBOSE_HELP,
+    command_line,
+    config_defaults,
+    console,
+    fail,
+    handle_errors,
+    progress_bar,
+    setup_logging,
+)
+from aprior.config import from_dict
 from aprior.retrieval.batch import FileResult, Job, expand_inputs, plan_outputs, run_jobs
 from aprior.retrieval.reprocess import ReprocessConfig
 
@@ -24,14 +34,33 @@ def _summary_table(results: list[FileResult]) -> Table:
     table.add_column("pixels reprocessed", justify="right")
     table.add_column("median new/old", justify="right")
     table.add_column("s", justify="right")
+    table.add_column("reason", overflow="fold")
     for r in results:
         if r.ok and r.summary is not None:
             s = r.summary
-            table.add_row(Path(r.input).name, "[green]ok[/]", f"{s.n_reprocessed:,} / {s.n_in_field:,}",
-                          f"{s.median_column_ratio:.3f}", f"{s.seconds:.1f}")
+            table.add_row(Path(r.input).name, "ok", f"{s.n_reprocessed:,} / {s.n_in_field:,}",
+                          f"{s.median_column_ratio:.3f}", f"{s.seconds:.1f}", "")
         else:
-            table.add_row(Path(r.input).name, "[red]failed[/]", "", "", "")
+            reason = (r.error or "").removeprefix(f"{r.input}: ")
+            table.add_row(Path(r.input).name, "failed", "", "", "", escape(reason))
     return table
+
+
+#: every option of the command, as its parameter name (also the keys of a --config file)
+OPTIONS = ("profiles", "out", "min_coverage", "crop", "overwrite", "extension", "upper_profiles",
+           "pm25", "temperature", "threads", "scheduler", "block_scanlines", "sensor",
+           "profile_source", "vertical")
+#: ReprocessConfig fields that come straight from an option
+_CONFIG_FIELDS = ("min_coverage", "crop", "overwrite", "block_scanlines", "sensor", "profile_source")
+
+
+def _resolve(cli: dict, config: Path | None) -> dict:
+    """Explicit options over the --config file's [reprocess] table."""
+    base = config_defaults(config, "reprocess", set(OPTIONS) | {"workers"})
+    if "workers" in base:
+        base.setdefault("threads", base.pop("workers"))
+    return {k: (v if v is not None else base.get(k)) for k, v in cli.items()} | \
+        {"vertical": base.get("vertical", {})}
 
 
 def register(app: typer.Typer) -> None:
@@ -39,23 +68,23 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def reprocess(
         files: list[str] = typer.Argument(..., help="S5P L2 NO2 files or globs.", show_default=False),
-        profiles: Path = typer.Option(..., "--profiles", "-p", help="3D NO2 field: our CF netCDF (no2, height, x, y) or a CAMS European air-quality file.", show_default=False),
-        out: Path = typer.Option(..., "--out", "-o", help="Output file (one input) or directory (several inputs; files keep their names).", show_default=False),
+        profiles: Path = typer.Option(None, "--profiles", "-p", help="3D NO2 field: our CF netCDF (no2, height, x, y) or a CAMS European air-quality file. Required (here or in --config).", show_default=False),
+        out: Path = typer.Option(None, "--out", "-o", help="Output file (one input) or directory (several inputs; files keep their names, two inputs of the same name are refused). Required (here or in --config).", show_default=False),
         min_coverage: float = typer.Option(None, "--min-coverage", help="Pixels covered less than this fraction by the field get fill values. (default: 0.95)", show_default=False),
         crop: bool = typer.Option(None, "--crop/--no-crop", help="Write only the scanlines that touch the field. (default: no-crop)", show_default=False),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+        overwrite: bool = typer.Option(None, "--overwrite", help=OVERWRITE_HELP, show_default=False),
         extension: str = typer.Option(None, "--extension", help="Profile above the field's top level: constant_vmr, upper_field or zero. (default: constant_vmr)", show_default=False),
         upper_profiles: Path = typer.Option(None, "--upper-profiles", help="Field used above the top level (with --extension upper_field).", show_default=False),
         pm25: Path = typer.Option(None, "--pm25", help="PM2.5 field sampled at pixel centres into APRIORI_REPLACEMENT/pm25_context.", show_default=False),
         temperature: Path = typer.Option(None, "--temperature", help="ERA5 pressure-level file whose temperature 't' replaces the standard atmosphere in the layer heights.", show_default=False),
-        workers: int = typer.Option(0, "--workers", "-j", help="Worker processes for many files (0: one per core, at most one per file)."),
+        threads: int = typer.Option(None, "--threads", "--workers", "-j", help="Worker processes, one thread each, for many files (0: one per core, at most one per file). (default: 0)", show_default=False),
         scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing dask scheduler instead of a local cluster.", show_default=False),
         block_scanlines: int = typer.Option(None, "--block-scanlines", help="Scanlines processed at once. (default: 256)", show_default=False),
         sensor: str = typer.Option(None, "--sensor", help="Sensor plugin (see 'aprior plugins'); detected by default.", show_default=False),
         profile_source: str = typer.Option(None, "--profile-source", help="Profile-source plugin; detected by default.", show_default=False),
-        config: Path = typer.Option(None, "--config", help="TOML file with a [reprocess] table of these options.", show_default=False),
-        verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
+        config: Path = typer.Option(None, "--config", help="TOML file with a [reprocess] table whose keys are these long option names (min-coverage or min_coverage); explicit options override it.", show_default=False),
+        verbose: int = typer.Option(0, "--verbose", "-v", count=True, help=VERBOSE_HELP),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     ) -> None:
         """Recompute tropospheric NO2 columns, AMFs and kernels with a new a-priori field.
 
@@ -63,30 +92,39 @@ def register(app: typer.Typer) -> None:
         PRODUCT/SUPPORT_DATA/APRIORI_REPLACEMENT group. Inputs are never modified.
         """
         setup_logging(verbose, quiet)
-        base = load_toml(config, "reprocess") if config else {}
-        cfg = from_dict(ReprocessConfig, base, source=str(config) if config else None)
+        o = _resolve(dict(profiles=profiles, out=out, min_coverage=min_coverage, crop=crop,
+                          overwrite=overwrite, extension=extension, upper_profiles=upper_profiles,
+                          pm25=pm25, temperature=temperature, threads=threads, scheduler=scheduler,
+                          block_scanlines=block_scanlines, sensor=sensor,
+                          profile_source=profile_source), config)
+        for name in ("profiles", "out"):
+            if o[name] is None:
+                fail(f"missing option --{name} (give it on the command line or in --config)")
+        cfg = from_dict(ReprocessConfig, {k: o[k] for k in _CONFIG_FIELDS if o[k] is not None}
+                        | ({"vertical": o["vertical"]} if o["vertical"] else {}),
+                        source=str(config) if config else None)
         vert = cfg.vertical
-        if extension is not None:
-            if extension not in ("constant_vmr", "upper_field", "zero"):
-                fail(f"--extension must be constant_vmr, upper_field or zero, not {extension!r}")
-            vert = replace(vert, extension=extension)
-        elif upper_profiles is not None:
+        if o["extension"] is not None:
+            if o["extension"] not in ("constant_vmr", "upper_field", "zero"):
+                fail(f"--extension must be constant_vmr, upper_field or zero, not {o['extension']!r}")
+            vert = replace(vert, extension=o["extension"])
+        elif o["upper_profiles"] is not None:
             vert = replace(vert, extension="upper_field")
-        cli = {k: v for k, v in dict(min_coverage=min_coverage, crop=crop, block_scanlines=block_scanlines,
-                                       sensor=sensor, profile_source=profile_source).items() if v is not None}
-        cfg = replace(cfg, **cli, vertical=vert, overwrite=overwrite or cfg.overwrite)
+        cfg = replace(cfg, vertical=vert)
+        paths = {k: None if o[k] is None else Path(o[k])
+                 for k in ("profiles", "upper_profiles", "pm25", "temperature", "out")}
 
         inputs = expand_inputs(files)
-        for p in (profiles, upper_profiles, pm25, temperature):
+        for p in (paths["profiles"], paths["upper_profiles"], paths["pm25"], paths["temperature"]):
             if p is not None and not p.is_file():
-                fail(f"{p}: no such file")
-        pairs = plan_outputs(inputs, out)
-        command = "aprior reprocess " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        jobs = [Job(str(i), str(o), str(profiles), cfg,
-                    str(upper_profiles) if upper_profiles else None, str(pm25) if pm25 else None, command,
-                    str(temperature) if temperature else None)
-                for i, o in pairs]
-        n_workers = workers if workers > 0 else min(os.cpu_count() or 1, len(jobs))
+                fail(f"{p}: does not exist" if not p.exists() else f"{p}: is not a file")
+        pairs = plan_outputs(inputs, paths["out"], overwrite=cfg.overwrite)
+        command = command_line()
+        opt = {k: None if paths[k] is None else str(paths[k]) for k in ("upper_profiles", "pm25", "temperature")}
+        jobs = [Job(str(i), str(j), str(paths["profiles"]), cfg, opt["upper_profiles"], opt["pm25"],
+                    command, opt["temperature"]) for i, j in pairs]
+        n = o["threads"] or 0
+        n_workers = n if n > 0 else min(os.cpu_count() or 1, len(jobs))
 
         with progress_bar(enabled=not quiet) as progress:
             task = progress.add_task("reprocessing", total=len(jobs))
@@ -94,9 +132,10 @@ def register(app: typer.Typer) -> None:
             def on_result(r: FileResult) -> None:
                 progress.advance(task)
                 if not r.ok:
-                    console.print(f"[red]failed:[/] {r.error}", highlight=False, soft_wrap=True)
+                    console.print(f"[bold red]error:[/] {escape(r.error or '')}", highlight=False,
+                                  soft_wrap=True)
 
-            results = run_jobs(jobs, workers=n_workers, scheduler=scheduler, on_result=on_result)
+            results = run_jobs(jobs, workers=n_workers, scheduler=o["scheduler"], on_result=on_result)
 
         failed = [r for r in results if not r.ok]
         if len(jobs) == 1 and failed:
@@ -104,5 +143,6 @@ def register(app: typer.Typer) -> None:
         if not quiet:
             console.print(_summary_table(results))
         if failed:
-            console.print(f"[red]{len(failed)} of {len(results)} files failed[/]", highlight=False)
+            console.print(f"{len(failed)} of {len(results)} files failed (reasons in the table)",
+                          highlight=False)
             raise typer.Exit(2)

@@ -123,7 +123,10 @@ def run_job(job: Job) -> FileResult:
             temperature = read_era5_temperature(job.temperature)
         sensor = plugins.find(plugins.SENSORS, job.input, job.config.sensor)
         summary = reprocess_file(job.input, job.output, fld, sensor, job.config, upper=upper,
-                                 pm25=pm25, temperature=temperature, command=job.command)
+                                 pm25=pm25, temperature=temperature, command=job.command,
+                                 aux_paths={k: v for k, v in (("temperature", job.temperature),
+                                                              ("pm25", job.pm25),
+                                                              ("upper_profiles", job.upper_profiles)) if v})
         return FileResult(job.input, job.output, summary=summary)
     except AprioriError as exc:
         return FileResult(job.input, job.output, error=str(exc))

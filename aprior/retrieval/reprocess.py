@@ -33,7 +33,7 @@ from pyproj import Transformer
 from aprior import __version__
 from aprior._io import check_output, output_lock
 from aprior.a_priori.field import ProfileField, time_coverage, time_coverage_gap, time_interpolation
-from aprior.errors import ConfigError, ProfileFieldError
+from aprior.errors import ConfigError, InputFileError, ProfileFieldError
 from aprior.grids.grid import Grid
 from aprior.retrieval.amf import replace_apriori
 from aprior.retrieval.footprint import footprint_weights
@@ -85,6 +85,9 @@ class FileSummary:
     n_reprocessed: int
     median_column_ratio: float
     seconds: float
+    #: auxiliary input -> (reprocessed pixels inside it, reprocessed pixels), for
+    #: ``temperature``, ``pm25`` and ``upper_profiles`` when given
+    aux_coverage: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -191,6 +194,7 @@ def reprocess_file(
     pm25=None,
     temperature=None,
     command: str = "aprior reprocess",
+    aux_paths: dict[str, str] | None = None,
 ) -> FileSummary:
     """Reprocess the L2 file ``path`` with the a-priori field ``fld`` into ``out``.
 
@@ -207,6 +211,12 @@ def reprocess_file(
             layer temperatures replace the standard-atmosphere profile in the
             hypsometric heights (pixels outside it keep the default).
         command: the command line, recorded in the output's ``history``.
+        aux_paths: the files of ``temperature``, ``pm25`` and ``upper`` (keys
+            ``temperature``, ``pm25``, ``upper_profiles``), named in error messages.
+
+    An auxiliary input must cover the orbit's observation times and at least one
+    reprocessed pixel, or the file is refused; pixels outside a partly covering one use the
+    fallback that :attr:`FileSummary.aux_coverage` counts (standard atmosphere, fill).
 
     Returns:
         A :class:`FileSummary`.
@@ -218,12 +228,12 @@ def reprocess_file(
     with output_lock(out):
         out = check_output(out, overwrite=config.overwrite, inputs=(path,))
         return _reprocess_locked(path, out, fld, sensor, config, upper, pm25, temperature,
-                                 command, t0)
+                                 command, t0, aux_paths or {})
 
 
 def _reprocess_locked(path: Path, out: Path, fld: ProfileField, sensor: Sensor,
                       config: ReprocessConfig, upper: ProfileField | None, pm25, temperature,
-                      command: str, t0: float) -> FileSummary:
+                      command: str, t0: float, aux_paths: dict[str, str]) -> FileSummary:
     info = sensor.open(path)
     block = config.block_scanlines
 
@@ -243,19 +253,62 @@ def _reprocess_locked(path: Path, out: Path, fld: ProfileField, sensor: Sensor,
     source = fld.source if fld.path is None else f"{fld.source} ({Path(fld.path).name})"
     n_done = 0
     ratios: list[np.ndarray] = []
+    objs = {"temperature": temperature, "pm25": pm25, "upper_profiles": upper}
+    where = {k: aux_paths.get(k) or _aux_path(v) or k for k, v in objs.items()}
+    aux: dict[str, list[int]] = {name: [0, 0] for name, given in
+                                 (("temperature", temperature), ("pm25", pm25), ("upper_profiles", upper))
+                                 if given is not None}
     with sensor.writer(info, out, scanlines=scanlines, history=history, apriori_source=source,
                        with_pm25=pm25 is not None) as writer:
         for start in range(first, last, block):
             stop = min(start + block, last)
             res, ratio = _process_block(sensor, info, start, stop, sampler, upper_sampler, config,
-                                        pm25, temperature)
+                                        pm25, temperature, aux, where)
             writer.write_block(res)
             n_done += int(np.isfinite(res.no2_trop).sum())
             ratios.append(ratio)
+        _check_aux_coverage(aux, where, info.path)
     allr = np.concatenate(ratios) if ratios else np.empty(0)
     med = float(np.median(allr)) if allr.size else float("nan")
     return FileSummary(str(path), str(out), info.n_scanline * npix, int(touched.sum()), n_done, med,
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, {k: (v[0], v[1]) for k, v in aux.items()})
+
+
+def _aux_path(obj) -> str | None:
+    return getattr(obj, "path", None)
+
+
+def _check_aux_coverage(aux: dict[str, list[int]], where: dict[str, str], granule: str) -> None:
+    """Refuse an auxiliary input that covers none of the reprocessed pixels; log partial ones.
+
+    Raised inside the writer's context, so no output is left behind.
+    """
+    for name, (inside, total) in aux.items():
+        if total and inside == 0:
+            raise InputFileError(f"--{name.replace('_', '-')} does not cover this orbit: none of "
+                                 f"the {total:,} reprocessed pixels of {Path(granule).name} lies "
+                                 "in its region", where[name])
+        if inside < total:
+            log.warning("%s covers %d of %d reprocessed pixels of %s; the others use %s", where[name],
+                        inside, total, Path(granule).name, _AUX_FALLBACK[name])
+
+
+#: what a pixel outside an auxiliary input gets
+_AUX_FALLBACK = {"temperature": "the standard-atmosphere temperature profile",
+                 "pm25": "a fill value in pm25_context",
+                 "upper_profiles": "fill values (no profile above the field's top)"}
+
+
+def _check_aux_time(name: str, times: np.ndarray | None, obs: np.ndarray, path: str | None,
+                    granule: str) -> None:
+    """Refuse an auxiliary input whose times do not cover the observation times ``obs``."""
+    if time_coverage_gap(times, obs) is None:
+        return
+    lo, hi = time_coverage(times)
+    obs = obs[~np.isnat(obs)]
+    raise InputFileError(f"--{name.replace('_', '-')} covers {times[0]} to {times[-1]} (it stands "
+                         f"for {lo} to {hi}), but {Path(granule).name} was observed at "
+                         f"{obs.min()}; give the file of the orbit's date", path or name)
 
 
 def _layer_temperatures(temperature, info: GranuleInfo, ps: np.ndarray, lon: np.ndarray,
@@ -270,11 +323,15 @@ def _layer_temperatures(temperature, info: GranuleInfo, ps: np.ndarray, lon: np.
 
 def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sampler: _Sampler,
                    upper_sampler: _Sampler | None, config: ReprocessConfig,
-                   pm25, temperature=None) -> tuple[ReprocessedBlock, np.ndarray]:
+                   pm25, temperature=None, aux: dict[str, list[int]] | None = None,
+                   where: dict[str, str] | None = None) -> tuple[ReprocessedBlock, np.ndarray]:
     """Compute the reprocessed fields of scanlines [start, stop).
 
     Returns the block and the finite ratios new/old column of its reprocessed pixels.
+    ``aux`` (auxiliary input -> [pixels inside it, pixels]) is updated with the block's
+    reprocessed pixels.
     """
+    aux = {} if aux is None else aux
     p = info.n_ground_pixel
     s = stop - start
     n = s * p
@@ -297,6 +354,10 @@ def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sam
                 info.path)
     obs_time = np.repeat(g.time, p)
     fld = sampler.field
+    used_times = g.time[np.any(use.reshape(s, p), axis=1)]
+    for name, obj in (("temperature", temperature), ("pm25", pm25)):
+        if obj is not None and used_times.size:
+            _check_aux_time(name, obj.times, used_times, (where or {}).get(name), info.path)
 
     x = np.full((n, 34), np.nan)
     amf_new = np.full(n, np.nan)
@@ -312,6 +373,9 @@ def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sam
         if upper_sampler is not None:
             up = upper_sampler.profiles(sub, obs_time[idx[0]: idx[-1] + 1])[idx - idx[0]]
             upper = (up, upper_sampler.field.heights)
+            inside = upper_sampler.coverage[rows][idx] >= config.min_coverage - 1e-12
+            aux["upper_profiles"][0] += int(inside.sum())
+            aux["upper_profiles"][1] += idx.size
         ps = g.surface_pressure.reshape(n)[idx].astype(np.float64)
         # pixels inside a given temperature field use it, the others the standard atmosphere
         have = np.zeros(idx.size, dtype=bool)
@@ -320,6 +384,8 @@ def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sam
             temp = _layer_temperatures(temperature, info, ps, g.longitude.reshape(n)[idx],
                                        g.latitude.reshape(n)[idx], obs_time[idx])
             have = np.all(np.isfinite(temp), axis=1)
+            aux["temperature"][0] += int(have.sum())
+            aux["temperature"][1] += idx.size
         xi = np.empty((idx.size, 34))
         for sel, t in ((~have, None), (have, temp)):
             if sel.any():
@@ -351,6 +417,8 @@ def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sam
         from aprior.inputs.pm25 import sample_pm25
 
         pm = sample_pm25(pm25, g.longitude.reshape(n), g.latitude.reshape(n), obs_time).reshape(s, p)
+        aux["pm25"][0] += int(np.isfinite(pm.reshape(n)[idx]).sum())
+        aux["pm25"][1] += idx.size
     return ReprocessedBlock(
         start=start, stop=stop,
         no2_trop=col_new.reshape(s, p), no2_trop_precision=prec_new.reshape(s, p),
