@@ -204,16 +204,22 @@ def staging_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     Removed on any exception; on success the caller moves what it wants out of it, and
     what is left is removed.
     """
+    tmp = make_staging_dir(target)
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def make_staging_dir(target: str | os.PathLike[str]) -> Path:
+    """Create the staging directory of :func:`staging_dir` (the caller removes it)."""
     target = Path(target)
     remove_stale_temporaries(target.parent)
     tmp = Path(tempfile.mkdtemp(prefix=_prefix(target), suffix=".d", dir=target.parent))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700
-    try:
-        yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return tmp
 
 
 @contextlib.contextmanager

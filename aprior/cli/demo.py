@@ -8,7 +8,17 @@ from pathlib import Path
 
 import typer
 
-from aprior.cli._common import console, handle_errors, progress_bar, setup_logging
+from aprior.cli._common import (
+    QUIET_HELP,
+    THREADS_HELP,
+    VERBOSE_HELP,
+    apply_threads,
+    command_line,
+    console,
+    handle_errors,
+    progress_bar,
+    setup_logging,
+)
 from aprior.errors import ConfigError
 
 
@@ -18,12 +28,13 @@ def register(app: typer.Typer) -> None:
     def demo(
         out: Path = typer.Option(Path("aprior-demo"), "--out", "-o", help="Output directory (default: aprior-demo).", show_default=False),
         date: str = typer.Option("2023-01-13", "--date", help="Demo day, YYYY-MM-DD (default: 2023-01-13)."),
-        world: Path = typer.Option(None, "--world", help="A synthetic world directory (default: the bundled fixtures/world).", show_default=False),
+        data: Path = typer.Option(None, "--data", help="A synthetic world directory (default: the bundled fixtures/world).", show_default=False),
         weights: Path = typer.Option(None, "--weights", help="DACNO2 weights (default: the bundled demo weights).", show_default=False),
         device: str = typer.Option("auto", "--device", help="torch device: auto, cpu or cuda (default: auto)."),
+        threads: int = typer.Option(0, "--threads", "-j", help=THREADS_HELP),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
-        verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+        verbose: int = typer.Option(0, "--verbose", "-v", count=True, help=VERBOSE_HELP),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     ) -> None:
         """Run the main job end to end on the bundled SYNTHETIC world: generate the DACNO2-S5P
         field, reprocess the demo orbit with it and with the CAMS-like field, compare the
@@ -32,12 +43,13 @@ def register(app: typer.Typer) -> None:
         from aprior.demo import STEPS, DemoConfig, run_demo
 
         setup_logging(verbose, quiet)
+        apply_threads(threads)
         try:
             day = dt.date.fromisoformat(date)
         except ValueError:
             raise ConfigError(f"--date must be YYYY-MM-DD, got {date!r}") from None
-        cfg = DemoConfig(out=out, date=day, world=world, weights=weights, device=device,
-                         overwrite=overwrite)
+        cfg = DemoConfig(out=out, date=day, world=data, weights=weights, device=device,
+                         overwrite=overwrite, command=command_line())
         t0 = time.perf_counter()
         with progress_bar(not quiet) as bar:
             task = bar.add_task("demo", total=STEPS)
