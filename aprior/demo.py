@@ -133,6 +133,7 @@ def run_demo(config: DemoConfig = DemoConfig(), progress: Progress | None = None
         result = compare(reprocessed["dacno2"], tmp / "report", ccfg, against=reprocessed["cams"],
                          truth=[truth_dir] if truth_dir.is_dir() else None)
         seconds["compare"] = time.perf_counter() - t0
+        loop = _closed_loop_line(orbits, reprocessed, truth_dir)
         say(4, STEPS, "done")
 
         if out.exists():
@@ -147,4 +148,19 @@ def run_demo(config: DemoConfig = DemoConfig(), progress: Progress | None = None
 
     return DemoResult(out=out, report=moved(Path(result.report)), profile=moved(profile),
                       reprocessed={k: [moved(p) for p in v] for k, v in reprocessed.items()},
-                      summary=list(result.summary_lines()), seconds=seconds)
+                      summary=list(result.summary_lines()) + loop, seconds=seconds)
+
+def _closed_loop_line(orbits: list[Path], reprocessed: dict[str, list[Path]], truth_dir: Path) -> list[str]:
+    """One line: MARE of the retrieved column against the true one, per a-priori
+    (``aprior evaluate --closed-loop`` gives the full table)."""
+    from aprior.models.dacno2.closed_loop import file_scores
+
+    if not truth_dir.is_dir():
+        return []
+    rows, n = file_scores(orbits, {"CAMS-like": reprocessed["cams"], "DACNO2-S5P": reprocessed["dacno2"]},
+                          truth_dir)
+    get = {(r["apriori"], r["subset"]): r for r in rows}
+    parts = [f"{name} {get[(name, 'all')]['mare_pct']:.1f} % (polluted tercile "
+             f"{get[(name, 'polluted')]['mare_pct']:.1f} %)" for name in ("TM5", "CAMS-like", "DACNO2-S5P")]
+    return [f"closed loop, MARE of the column against the SYNTHETIC truth ({n} pixels): " + ", ".join(parts)]
+

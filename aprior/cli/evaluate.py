@@ -49,6 +49,7 @@ def register(app: typer.Typer) -> None:
         cache_dir: Path = typer.Option(None, "--cache-dir", help="DACNO2 prepared-data cache (as in training).", show_default=False),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
         threads: int = typer.Option(None, "--threads", help="CPU threads for torch.", show_default=False),
+        closed_loop: bool = typer.Option(False, "--closed-loop", help="DACNO2: reprocess the world's held-out S5P orbits with TM5, CAMS-like, each phase and the block-averaged truth, and score the columns against the true ones (closed_loop.csv/.json/.txt/.png)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing tables."),
         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print the table."),
@@ -62,12 +63,18 @@ def register(app: typer.Typer) -> None:
         if model not in MODELS:
             raise ConfigError(f"--model must be dacno2 or deepcams, got {model!r}")
         stem = "table2" if model == "dacno2" else "deepcams_eval"
+        if closed_loop:
+            if model != "dacno2":
+                raise ConfigError("--closed-loop is for DACNO2")
+            stem = "closed_loop"
         targets = [out / f"{stem}.{s}" for s in ("csv", "json", "txt")]
         existing = [p for p in targets if p.exists()]
         if existing and not overwrite:
             raise ConfigError("the tables exist; pass --overwrite to replace them", existing[0])
         t0 = time.perf_counter()
-        if model == "dacno2":
+        if closed_loop:
+            text = _closed_loop(data, out, runs, phase1, phase2, phase3, dates, device, quiet)
+        elif model == "dacno2":
             text = _dacno2(data, out, runs, phase1, phase2, phase3, dates, every, bias_by_year,
                            cache_dir, device, quiet)
         else:
@@ -98,6 +105,25 @@ def _dacno2(data, out, runs, phase1, phase2, phase3, dates, every, bias_by_year,
                                  progress=progress)
     write_table2(result, out)
     return render_table2(result)
+
+
+def _closed_loop(data, out, runs, phase1, phase2, phase3, dates, device, quiet) -> str:
+    from aprior.models.dacno2.closed_loop import closed_loop
+    from aprior.models.dacno2.predict import bundled_weights
+    from aprior.models.dacno2.table import render_closed_loop, write_closed_loop
+
+    given = (runs, phase1, phase2, phase3)
+    weights = (_dacno2_weights(*given) if any(v is not None for v in given)
+               else {"phase3": bundled_weights()})
+    with progress_bar(not quiet) as bar:
+        task = bar.add_task("closed loop", total=None)
+
+        def progress(what: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=f"closed loop: day {done}/{total}")
+
+        result = closed_loop(data, weights, device=device, dates=dates or None, progress=progress)
+    write_closed_loop(result, out)
+    return render_closed_loop(result)
 
 
 def _deepcams(data, out, temporal_weights, spatial_weights, dates, max_hours, device) -> str:

@@ -130,3 +130,94 @@ def write_table2(result: dict, out_dir: str | os.PathLike[str], stem: str = "tab
             tmp.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths
+
+
+# -- the closed loop (aprior.models.dacno2.closed_loop) ----------------------------------
+CLOSED_LOOP_FIELDS = ("apriori", "subset", "n", "bias_pct", "mare_pct", "rmse", "r")
+SHAPE_FIELDS = ("apriori", "ratio_50m_surface", "share_0_500m", "share_corr_truth")
+
+
+def render_closed_loop(result: dict) -> str:
+    """The closed-loop scores as text: one row per a-priori, MARE/bias by tercile, then
+    RMSE and r over all pixels, then the shape diagnostics."""
+    rows = result["rows"]
+    names = list(dict.fromkeys(r["apriori"] for r in rows))
+    get = {(r["apriori"], r["subset"]): r for r in rows}
+    w = max(len(n) for n in names) + 2
+    lo, hi = result["tercile_edges"]
+    lines = [f"Closed loop: retrieved S5P column against the TRUE column, {result['n_pixels']} pixels "
+             f"(qa >= {result['qa_min']}) of {len(result['orbits'])} held-out orbit(s) on "
+             f"{len(result['days'])} day(s); SYNTHETIC world",
+             f"terciles of the true column: clean < {lo:.2f} <= middle < {hi:.2f} <= polluted "
+             "(1e15 molec cm-2)", "",
+             f"{'a-priori':<{w}}" + "".join(f"{h:>10}" for h in (
+                 "MARE %", "clean", "middle", "polluted", "bias %", "clean", "polluted",
+                 "RMSE", "r"))]
+    for n in names:
+        a = get[(n, "all")]
+        vals = [a["mare_pct"], get[(n, "clean")]["mare_pct"], get[(n, "middle")]["mare_pct"],
+                get[(n, "polluted")]["mare_pct"], a["bias_pct"], get[(n, "clean")]["bias_pct"],
+                get[(n, "polluted")]["bias_pct"]]
+        lines.append(f"{n:<{w}}" + "".join(f"{_num(v, 2):>10}" for v in vals)
+                     + f"{_num(a['rmse'], 3):>10}{_num(a['r'], 4):>10}")
+    lines += ["", "RMSE in 1e15 molec cm-2. Shape of the a-priori fields (11-13 UTC, 2 km):", "",
+              f"{'a-priori':<{w}}{'50m/sfc':>10}{'0-500m share':>14}{'r(share, truth)':>17}"]
+    for s in result["shape"]:
+        lines.append(f"{s['apriori']:<{w}}{_num(s['ratio_50m_surface'], 3):>10}"
+                     f"{_num(s['share_0_500m'], 3):>14}{_num(s['share_corr_truth'], 3):>17}")
+    return "\n".join(lines)
+
+
+def _closed_loop_figure(result: dict, path: Path) -> None:
+    """MARE and bias by tercile of the true column, one bar group per a-priori (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = result["rows"]
+    names = [n for n in dict.fromkeys(r["apriori"] for r in rows) if n != "TM5"]
+    get = {(r["apriori"], r["subset"]): r for r in rows}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    x = np.arange(len(names))
+    subsets = ("all", "clean", "middle", "polluted")
+    for ax, key, title in zip(axes, ("mare_pct", "bias_pct"), ("MARE %", "bias %"), strict=True):
+        for k, sub in enumerate(subsets):
+            ax.bar(x + (k - 1.5) * 0.2, [get[(n, sub)][key] for n in names], 0.2, label=sub)
+        ax.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
+        ax.set_title(f"{title} against the true column (TM5: "
+                     f"{get[('TM5', 'all')][key]:.1f} %)", fontsize=9)
+        ax.axhline(0.0, color="k", lw=0.5)
+    axes[0].legend(fontsize=8, title="truth tercile", title_fontsize=8)
+    fig.suptitle(f"SYNTHETIC world closed loop: {result['n_pixels']} pixels, "
+                 f"{len(result['days'])} held-out day(s)", fontsize=10)
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)
+
+
+def write_closed_loop(result: dict, out_dir: str | os.PathLike[str], stem: str = "closed_loop") -> list[Path]:
+    """Write ``<stem>.csv`` (scores, long format), ``<stem>_shape.csv``, ``<stem>.json``,
+    ``<stem>.txt`` and ``<stem>.png`` into ``out_dir`` (created), each atomically."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    texts = {}
+    for suffix, fields, rows in ((".csv", CLOSED_LOOP_FIELDS, result["rows"]),
+                                 ("_shape.csv", SHAPE_FIELDS, result["shape"])):
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        texts[suffix] = buf.getvalue()
+    texts[".json"] = json.dumps(result, indent=1) + "\n"
+    texts[".txt"] = render_closed_loop(result) + "\n"
+    paths = []
+    for suffix, text in texts.items():
+        path = out / f"{stem}{suffix}"
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        paths.append(path)
+    png = out / f"{stem}.png"
+    with atomic_path(png) as tmp:
+        _closed_loop_figure(result, Path(tmp))
+    return [*paths, png]

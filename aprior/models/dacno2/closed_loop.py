@@ -1,0 +1,364 @@
+"""The closed loop: which a-priori brings the retrieved S5P column closest to the truth?
+
+On a synthetic world every orbit has a true tropospheric column (``truth/s5p``). For each
+held-out orbit (an orbit on a day that none of the evaluated weights trained or validated
+on) and each a-priori, the orbit is reprocessed through :mod:`aprior.retrieval.reprocess`
+(the code users run, not a copy of it) and the new column is compared with the true one:
+
+- ``TM5``: the operational column of the L2 file as it is (its TM5-like a-priori);
+- ``CAMS-like``: the world's hourly 0.1 degree CAMS-like field (interpolated in time to
+  each scanline by the reprocessing);
+- ``DACNO2 phase N``: the field generated with each set of weights;
+- ceilings ``truth 10 km`` / ``32 km`` / ``96 km``: the true 11-13 UTC field averaged over
+  blocks of 5, 16 and 48 cells of 2 km: what a perfect model at that resolution would
+  give; ``truth 2 km`` (the field itself) closes the loop (its errors are the
+  reprocessing's own: below 0.1 % on a world without S5P noise).
+
+Pixels: qa_value >= ``qa_min``, a valid truth, and a finite reprocessed column for every
+a-priori (so all rows score the same pixels). Scores against the true column ``t``:
+bias % = 100 mean(y - t) / mean(t), MARE % = 100 mean(|y - t| / t), RMSE in 1e15
+molec cm-2 and Pearson r, over all pixels and by tercile of ``t`` (clean, middle,
+polluted; edges from all the pixels pooled).
+
+Shape diagnostics of each field (at the 11-13 UTC mean, on the 2 km grid, at the model
+levels; CAMS-like interpolated bilinearly to 2 km): the ratio of the region mean at 50 m
+to that at the surface, the mean share of the 0-5 km column (trapezoids over the levels)
+in the lowest 500 m, and the correlation over cells and days of that share with the
+truth's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+
+from aprior.a_priori.field import ProfileField
+from aprior.errors import InputFileError
+from aprior.grids.regrid import block_mean
+from aprior.retrieval.s5p_names import REPROCESSED_SUFFIX
+
+log = logging.getLogger(__name__)
+
+MOLEC_CM2 = 6.02214076e19 / 1e15  # mol m-2 -> 1e15 molecules cm-2
+CEILINGS_KM = (10, 32, 96)
+SUBSETS = ("all", "clean", "middle", "polluted")
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class OrbitFiles:
+    """One synthetic orbit: its day, L2 file and per-pixel truth file."""
+
+    day: dt.date
+    l2: Path
+    truth: Path
+
+
+def world_orbits(root: Path) -> list[OrbitFiles]:
+    """The S5P orbits of a synthetic world with their truth files, by day.
+
+    Raises:
+        InputFileError: the directory is not a synthetic world with orbits and their truth.
+    """
+    from aprior.inputs.world import open_world
+
+    world = open_world(root)
+    truths = {Path(e["path"]).name: world.root / e["path"] for e in world.manifest["files"]
+              if e["kind"] == "truth_s5p_orbit"}
+    out = []
+    for e in world.manifest["files"]:
+        if e["kind"] != "s5p_l2_no2":
+            continue
+        l2 = world.root / e["path"]
+        truth = truths.get(l2.stem + "_truth.nc")
+        if truth is None:
+            raise InputFileError(f"has no truth file for the orbit {l2.name}", world.root)
+        out.append(OrbitFiles(dt.date.fromisoformat(e["date"]), l2, truth))
+    if not out:
+        raise InputFileError("holds no S5P orbit: the closed loop needs a world made with S5P "
+                             "orbits (aprior synth without --no-s5p)", world.root)
+    return sorted(out, key=lambda o: (o.day, o.l2.name))
+
+
+def trained_days(metadata: Mapping) -> set[dt.date]:
+    """The training and validation days a weights file's metadata lists."""
+    days = metadata.get("days") or {}
+    return {dt.date.fromisoformat(str(d)) for k in ("train", "val") for d in days.get(k, [])}
+
+
+def held_out(orbits: list[OrbitFiles], used: set[dt.date], root: Path) -> list[OrbitFiles]:
+    """The orbits on days never used in training; refuses a world with none."""
+    keep = [o for o in orbits if o.day not in used]
+    if not keep:
+        raise InputFileError(f"has orbits only on days the weights trained or validated on "
+                             f"({', '.join(sorted({o.day.isoformat() for o in orbits}))}): "
+                             "the closed loop needs held-out days", root)
+    return keep
+
+
+def coarsened(no2: np.ndarray, factor: int) -> np.ndarray:
+    """``(..., ny, nx)`` block means over ``factor x factor`` cells, back on the same grid
+    (edge blocks are the partial blocks that remain)."""
+    ny, nx = no2.shape[-2:]
+    py, px = -ny % factor, -nx % factor
+    pad = [(0, 0)] * (no2.ndim - 2) + [(0, py), (0, px)]
+    big = np.pad(no2.astype(np.float64), pad, constant_values=np.nan)
+    means = block_mean(big, factor, skipna=True)
+    full = np.repeat(np.repeat(means, factor, axis=-2), factor, axis=-1)
+    return full[..., :ny, :nx].astype(np.float32)
+
+
+# -- the columns ----------------------------------------------------------------------
+def _column(path: Path, suffix: str = "") -> np.ndarray:
+    """``(scanline, ground_pixel)`` tropospheric column (mol m-2, NaN fill) of an L2 file:
+    the operational one, or with ``suffix="_reprocessed"`` the reprocessed one."""
+    with netCDF4.Dataset(path) as ds:
+        v = ds["PRODUCT"]["nitrogendioxide_tropospheric_column" + suffix][0]
+        return np.ma.filled(np.ma.asarray(v, dtype=np.float64), np.nan)
+
+
+def _qa(path: Path) -> np.ndarray:
+    with netCDF4.Dataset(path) as ds:
+        v = ds["PRODUCT"]["qa_value"][0]
+        return np.ma.filled(np.ma.asarray(v, dtype=np.float64), 0.0)
+
+
+def _truth_column(path: Path) -> np.ndarray:
+    with netCDF4.Dataset(path) as ds:
+        t = np.ma.filled(np.ma.asarray(ds["true_tropospheric_column"][:], dtype=np.float64), np.nan)
+        valid = np.asarray(ds["valid"][:]) > 0
+    return np.where(valid, t, np.nan)
+
+
+def reprocess_columns(l2: Path, fields: Mapping[str, ProfileField], work: Path) -> dict[str, np.ndarray]:
+    """The orbit reprocessed with each field: name -> ``(scanline, ground_pixel)`` column
+    in mol m-2 (NaN where not reprocessed); the operational column as ``"TM5"``."""
+    from aprior.plugins import SENSORS, find
+    from aprior.retrieval.reprocess import ReprocessConfig, reprocess_file
+
+    sensor = find(SENSORS, l2, None)
+    cols = {"TM5": _column(l2)}
+    for k, (name, fld) in enumerate(fields.items()):
+        out = work / f"{k:02d}_{l2.name}"
+        reprocess_file(l2, out, fld, sensor, ReprocessConfig(overwrite=True),
+                       command="aprior evaluate --closed-loop")
+        cols[name] = _column(out, REPROCESSED_SUFFIX)
+        out.unlink()
+    return cols
+
+
+# -- scores -----------------------------------------------------------------------------
+def column_scores(y: np.ndarray, t: np.ndarray) -> dict:
+    """Scores of columns ``y`` against the truth ``t``, both ``(n,)`` in 1e15 molec cm-2."""
+    if t.size == 0:
+        return {"n": 0, "bias_pct": np.nan, "mare_pct": np.nan, "rmse": np.nan, "r": np.nan}
+    d = y - t
+    r = float(np.corrcoef(y, t)[0, 1]) if t.size > 2 and np.std(y) > 0 and np.std(t) > 0 else np.nan
+    return {"n": int(t.size), "bias_pct": float(100.0 * d.mean() / t.mean()),
+            "mare_pct": float(100.0 * np.mean(np.abs(d) / t)),
+            "rmse": float(np.sqrt(np.mean(d * d))), "r": r}
+
+
+def score_table(cols: Mapping[str, np.ndarray], truth: np.ndarray) -> tuple[list[dict], list[float]]:
+    """Rows (apriori, subset, n, bias_pct, mare_pct, rmse, r) for pooled pixel columns
+    ``cols`` name -> ``(n,)`` and ``truth`` ``(n,)`` (1e15 molec cm-2); and the tercile
+    edges of the truth."""
+    edges = [float(v) for v in np.quantile(truth, [1 / 3, 2 / 3])] if truth.size else [np.nan] * 2
+    masks = {"all": np.ones(truth.shape, bool), "clean": truth < edges[0],
+             "middle": (truth >= edges[0]) & (truth < edges[1]), "polluted": truth >= edges[1]}
+    rows = []
+    for name, y in cols.items():
+        for sub in SUBSETS:
+            m = masks[sub]
+            rows.append({"apriori": name, "subset": sub, **column_scores(y[m], truth[m])})
+    return rows, edges
+
+
+def _trapz_share(prof: np.ndarray, heights: np.ndarray, top: float = 500.0) -> np.ndarray:
+    """``(z, ...)`` profile -> share of the 0-``heights[-1]`` column below ``top`` (trapezoids)."""
+    dz = np.diff(heights)[(slice(None),) + (None,) * (prof.ndim - 1)]
+    seg = 0.5 * (prof[1:] + prof[:-1]) * dz
+    below = heights[1:] <= top + 1e-6
+    total = seg.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, seg[below].sum(axis=0) / total, np.nan)
+
+
+class ShapeStats:
+    """Shape diagnostics of fields ``(z, ny, nx)`` at ``heights``, accumulated over days."""
+
+    def __init__(self, heights: np.ndarray) -> None:
+        self.heights = np.asarray(heights, np.float64)
+        self.acc: dict[str, dict[str, list]] = {}
+
+    def add(self, name: str, field: np.ndarray, truth: np.ndarray) -> None:
+        a = self.acc.setdefault(name, {"s0": [], "s50": [], "share": [], "truth_share": []})
+        k50 = int(np.argmin(np.abs(self.heights - 50.0)))
+        ok = np.all(np.isfinite(field), axis=0) & np.all(np.isfinite(truth), axis=0)
+        a["s0"].append(float(field[0][ok].mean()))
+        a["s50"].append(float(field[k50][ok].mean()))
+        a["share"].append(_trapz_share(field, self.heights)[ok])
+        a["truth_share"].append(_trapz_share(truth, self.heights)[ok])
+
+    def rows(self) -> list[dict]:
+        out = []
+        for name, a in self.acc.items():
+            s, ts = np.concatenate(a["share"]), np.concatenate(a["truth_share"])
+            ok = np.isfinite(s) & np.isfinite(ts)
+            corr = float(np.corrcoef(s[ok], ts[ok])[0, 1]) if ok.sum() > 2 and np.std(s[ok]) > 0 else np.nan
+            out.append({"apriori": name, "ratio_50m_surface": float(np.sum(a["s50"]) / np.sum(a["s0"])),
+                        "share_0_500m": float(np.nanmean(s)), "share_corr_truth": corr})
+        return out
+
+
+def file_scores(orbits: list[Path], reprocessed: Mapping[str, list[Path]], truth_dir: Path,
+                qa_min: float = 0.75) -> tuple[list[dict], int]:
+    """Score reprocessed files already made (e.g. by ``aprior demo``) against the truth.
+
+    Args:
+        orbits: the original L2 files (their column is scored as ``"TM5"``).
+        reprocessed: label -> the reprocessed copies, in the order of ``orbits``.
+        truth_dir: the world's ``truth/s5p`` directory (``<L2 stem>_truth.nc``).
+        qa_min: keep pixels with qa_value at least this.
+
+    Returns:
+        the :func:`score_table` rows and the number of pixels.
+    """
+    pooled: dict[str, list[np.ndarray]] = {"TM5": [], **{k: [] for k in reprocessed}}
+    truth_pool = []
+    for k, l2 in enumerate(orbits):
+        t = _truth_column(Path(truth_dir) / (Path(l2).stem + "_truth.nc"))
+        cols = {"TM5": _column(Path(l2)), **{name: _column(Path(files[k]), REPROCESSED_SUFFIX)
+                                             for name, files in reprocessed.items()}}
+        keep = (_qa(Path(l2)) >= qa_min) & np.isfinite(t) & (t > 0)
+        for c in cols.values():
+            keep &= np.isfinite(c)
+        truth_pool.append(t[keep] * MOLEC_CM2)
+        for name, c in cols.items():
+            pooled[name].append(c[keep] * MOLEC_CM2)
+    t_all = np.concatenate(truth_pool)
+    rows, _ = score_table({k: np.concatenate(v) for k, v in pooled.items()}, t_all)
+    return rows, int(t_all.size)
+
+
+# -- the loop -------------------------------------------------------------------------
+def _levels_of(f: ProfileField, heights: np.ndarray, path: object) -> list[int]:
+    idx = [int(np.argmin(np.abs(f.heights - h))) for h in heights]
+    if not np.allclose(f.heights[idx], heights, atol=1e-3):
+        raise InputFileError(f"lacks some of the levels {heights.tolist()}", path)
+    return idx
+
+
+def _cams_on_grid(cams: ProfileField, grid, heights: np.ndarray) -> np.ndarray:
+    """The CAMS-like field's 11-13 UTC mean at ``heights`` bilinearly on ``grid``."""
+    from aprior.a_priori.cams_eu import window_mean
+    from aprior.grids.regrid import bilinear_to_grid
+
+    w = window_mean(cams).no2[0][_levels_of(cams, heights, cams.path)]
+    return bilinear_to_grid(w, cams.grid.y, cams.grid.x, grid)
+
+
+def closed_loop(data: str | os.PathLike[str], weights: Mapping[str, str | os.PathLike[str]], *,
+                qa_min: float = 0.75, device: str = "auto", dates: list[str] | None = None,
+                ceilings_km: tuple[int, ...] = CEILINGS_KM, progress: Progress | None = None) -> dict:
+    """Run the closed loop (module docstring) on the held-out orbits of the world ``data``.
+
+    Args:
+        data: a synthetic world with S5P orbits and their truth.
+        weights: label -> DACNO2 weights file or run directory (e.g. phase1..phase3).
+        qa_min: keep pixels with qa_value at least this.
+        device: torch device for the generation.
+        dates: only these days (ISO strings); they must be held out too.
+        ceilings_km: resolutions of the block-averaged truth references (multiples of 2).
+        progress: called with (what, done, total).
+
+    Returns:
+        a JSON-able dict: ``rows`` (scores), ``shape`` (diagnostics), ``days``, ``orbits``,
+        ``n_pixels``, ``tercile_edges``, ``used_days``, ``weights``.
+
+    Raises:
+        InputFileError: no orbits, none held out, a missing input.
+    """
+    from aprior.a_priori.cams_eu import read_cams_eu
+    from aprior.a_priori.cf_field import read_cf_field
+    from aprior.inputs.world import open_world
+    from aprior.models.dacno2.catalog import open_catalog
+    from aprior.models.dacno2.generate import generate_day
+    from aprior.models.dacno2.predict import load_trained
+
+    root = Path(data)
+    orbits = world_orbits(root)
+    world = open_world(root)
+    models = {k: load_trained(v, device) for k, v in weights.items()}
+    used: set[dt.date] = set()
+    for m in models.values():
+        used |= trained_days(m.metadata)
+    orbits = held_out(orbits, used, root)
+    if dates:
+        want = {dt.date.fromisoformat(d) for d in dates}
+        orbits = [o for o in orbits if o.day in want]
+        if not orbits:
+            raise InputFileError(f"has no held-out orbit on {', '.join(sorted(dates))}", root)
+    catalog = open_catalog(root) if models else None
+    labels = {k: (f"DACNO2 phase {m.phase}" if m.phase in (1, 2, 3) else f"DACNO2 {k}")
+              for k, m in models.items()}
+    cams_files, truth_files = world.dated("cams_eu_no2"), world.dated("truth_no2_s5p")
+    heights = next(iter(models.values())).levels_m if models else None
+    pooled: dict[str, list[np.ndarray]] = {}
+    truth_pool: list[np.ndarray] = []
+    shape: ShapeStats | None = None
+    say = progress or (lambda what, i, n: None)
+    by_day: dict[dt.date, list[OrbitFiles]] = {}
+    for o in orbits:
+        by_day.setdefault(o.day, []).append(o)
+    with tempfile.TemporaryDirectory(prefix="aprior-closed-loop-") as tmp:
+        for n, (day, day_orbits) in enumerate(sorted(by_day.items())):
+            say("days", n, len(by_day))
+            iso = day.isoformat()
+            if iso not in cams_files or iso not in truth_files:
+                raise InputFileError(f"has no CAMS-like or truth field for {iso}", root)
+            truth = read_cf_field(truth_files[iso])
+            if heights is None:
+                heights = truth.heights
+            fields: dict[str, ProfileField] = {"CAMS-like": read_cams_eu(cams_files[iso])}
+            for k, m in models.items():
+                fields[labels[k]] = generate_day(day, data=catalog, weights=m)
+            for km in ceilings_km:
+                fields[f"truth {km} km"] = ProfileField(coarsened(truth.no2, km // 2), truth.heights,
+                                                        truth.grid, truth.times, source=f"truth {km} km")
+            fields["truth 2 km"] = truth
+            t_lv = truth.no2[0][_levels_of(truth, heights, truth.path)]
+            shape = shape or ShapeStats(heights)
+            for name, f in fields.items():
+                if name == "CAMS-like":
+                    shape.add(name, _cams_on_grid(f, truth.grid, heights), t_lv)
+                else:
+                    shape.add(name, f.no2[0][_levels_of(f, heights, f.path or name)], t_lv)
+            for o in day_orbits:
+                cols = reprocess_columns(o.l2, fields, Path(tmp))
+                t = _truth_column(o.truth)
+                keep = (_qa(o.l2) >= qa_min) & np.isfinite(t) & (t > 0)
+                for c in cols.values():
+                    keep &= np.isfinite(c)
+                truth_pool.append(t[keep] * MOLEC_CM2)
+                for name, c in cols.items():
+                    pooled.setdefault(name, []).append(c[keep] * MOLEC_CM2)
+                log.info("closed loop: %s, %d pixels", o.l2.name, int(keep.sum()))
+    say("days", len(by_day), len(by_day))
+    t_all = np.concatenate(truth_pool)
+    rows, edges = score_table({k: np.concatenate(v) for k, v in pooled.items()}, t_all)
+    return {"world": str(root), "qa_min": qa_min, "n_pixels": int(t_all.size),
+            "days": sorted({o.day.isoformat() for o in orbits}),
+            "orbits": [o.l2.name for o in orbits], "tercile_edges": edges,
+            "used_days": len(used), "weights": {labels[k]: str(m.path) for k, m in models.items()},
+            "units": {"rmse": "1e15 molec cm-2", "bias_pct": "%", "mare_pct": "%"},
+            "rows": rows, "shape": shape.rows() if shape else [],
+            "note": "SYNTHETIC world: these numbers measure the toolkit, not real-world skill"}

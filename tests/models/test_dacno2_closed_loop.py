@@ -1,0 +1,128 @@
+"""The closed loop (``aprior evaluate --closed-loop``) on a tiny world with S5P orbits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import dacno2_tiny_world
+from typer.testing import CliRunner
+
+from aprior.errors import InputFileError
+from aprior.models.dacno2.closed_loop import (
+    closed_loop,
+    coarsened,
+    held_out,
+    score_table,
+    world_orbits,
+)
+from aprior.models.dacno2.table import render_closed_loop, write_closed_loop
+
+FAST = {"epochs": 1, "max_batches": 1, "micro_batch": 1, "batch_size": 1, "device": "cpu"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def s5p_world(tmp_path_factory):
+    from aprior.synth import SynthConfig, generate_world
+
+    root = tmp_path_factory.mktemp("cl") / "world"
+    cfg = SynthConfig(region=(4.3, 50.6, 5.3, 51.3), start=dt.date(2022, 12, 30),
+                      end=dt.date(2023, 1, 2), pm25_hours=0, s5p=True, margin_km=32,
+                      spinup_hours=3, static_resolution_m=1000)
+    generate_world(root, cfg)
+    return root
+
+
+@pytest.fixture(scope="module")
+def phase1(s5p_world, tmp_path_factory):
+    from aprior.models.dacno2.training import train_phase
+
+    run = tmp_path_factory.mktemp("cl-runs") / "p1"
+    train_phase(1, s5p_world, run, preset="tiny", overrides=FAST,
+                cache_dir=tmp_path_factory.getbasetemp() / "cl-cache")
+    return run
+
+
+def test_coarsened_keeps_block_means():
+    a = np.arange(2 * 7 * 5, dtype=np.float32).reshape(1, 2, 7, 5)
+    c = coarsened(a, 3)
+    assert c.shape == a.shape
+    assert np.allclose(c[0, 1, :3, :3], a[0, 1, :3, :3].mean())
+    assert np.allclose(c[0, 0, 6, 3:], a[0, 0, 6, 3:].mean())  # the partial corner block
+
+
+def test_score_table_terciles_and_scores():
+    t = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    rows, edges = score_table({"x": 1.1 * t, "t": t}, t)
+    get = {(r["apriori"], r["subset"]): r for r in rows}
+    assert get[("x", "all")]["bias_pct"] == pytest.approx(10.0)
+    assert get[("x", "polluted")]["mare_pct"] == pytest.approx(10.0)
+    assert get[("t", "all")]["rmse"] == 0.0
+    assert get[("x", "clean")]["n"] == 2 and edges[0] < edges[1]
+
+
+def test_closed_loop_closes_and_ranks(s5p_world, phase1, tmp_path):
+    result = closed_loop(s5p_world, {"phase1": phase1}, device="cpu")
+    get = {(r["apriori"], r["subset"]): r for r in result["rows"]}
+    names = {r["apriori"] for r in result["rows"]}
+    assert {"TM5", "CAMS-like", "DACNO2 phase 1", "truth 10 km", "truth 32 km", "truth 96 km",
+            "truth 2 km"} <= names
+    assert result["n_pixels"] > 50
+    # held out: only the test year's days (phase 1 trained and validated on 2022)
+    assert result["days"] and all(d.startswith("2023") for d in result["days"])
+    # the truth itself as a-priori gives back the true column: the loop is closed
+    assert get[("truth 2 km", "all")]["mare_pct"] < 0.1
+    # the operational TM5-like column is biased low, most where it is polluted
+    assert get[("TM5", "all")]["bias_pct"] < -5
+    assert get[("TM5", "polluted")]["bias_pct"] < get[("TM5", "clean")]["bias_pct"]
+    assert get[("truth 10 km", "all")]["mare_pct"] <= get[("truth 96 km", "all")]["mare_pct"]
+    shape = {s["apriori"]: s for s in result["shape"]}
+    assert shape["truth 2 km"]["share_corr_truth"] == pytest.approx(1.0)
+    assert 0.0 < shape["DACNO2 phase 1"]["share_0_500m"] < 1.0
+    paths = write_closed_loop(result, tmp_path)
+    assert {p.name for p in paths} == {"closed_loop.csv", "closed_loop_shape.csv", "closed_loop.json",
+                                        "closed_loop.txt", "closed_loop.png"}
+    assert json.loads((tmp_path / "closed_loop.json").read_text())["n_pixels"] == result["n_pixels"]
+    assert "DACNO2 phase 1" in render_closed_loop(result)
+
+
+def test_orbits_only_on_training_days_are_refused(s5p_world):
+    orbits = world_orbits(s5p_world)
+    with pytest.raises(InputFileError, match="only on days the weights trained"):
+        held_out(orbits, {o.day for o in orbits}, s5p_world)
+
+
+def test_world_without_orbits_is_one_clear_line(tmp_path_factory):
+    from aprior.cli.main import app
+
+    world = dacno2_tiny_world(tmp_path_factory)
+    res = CliRunner().invoke(app, ["evaluate", "--closed-loop", "--data", str(world), "--out",
+                                   str(tmp_path_factory.mktemp("o") / "x")])
+    assert res.exit_code == 2
+    assert "holds no S5P orbit" in res.output and "Traceback" not in res.output
+
+
+def test_daily_mean_field_serves_the_orbit_of_its_day(s5p_world, tmp_path):
+    """The daily truth (stamped 00:00) reprocesses the early-afternoon orbit of its day."""
+    from aprior.a_priori.cf_field import read_cf_field
+    from aprior.inputs.world import open_world
+    from aprior.plugins import SENSORS, find
+    from aprior.retrieval.reprocess import reprocess_file
+
+    world = open_world(s5p_world)
+    orbit = world_orbits(s5p_world)[-1]
+    daily = read_cf_field(world.dated("truth_no2_daily")[orbit.day.isoformat()])
+    assert daily.times[0] == np.datetime64(orbit.day.isoformat(), "ns")
+    summary = reprocess_file(orbit.l2, tmp_path / "o.nc", daily, find(SENSORS, orbit.l2, None))
+    assert summary.n_reprocessed > 0
