@@ -1,8 +1,24 @@
-"""The in-memory bundle of a 3D NO2 profile field."""
+"""The in-memory bundle of a 3D NO2 profile field.
+
+A field is NO2 on a regular horizontal grid, on one of three vertical coordinates:
+
+- heights above ground (``heights``), e.g. DACNO2 and CAMS regional levels;
+- heights above sea level (``heights`` with ``surface_elevation``), turned into heights
+  above ground pixel by pixel where the field is sampled;
+- pressure (``pressure``): hybrid sigma-pressure model levels (``p = a + b ps``), fixed
+  pressure levels (``b = 0``) or a 3D interface-pressure field (WRF, LOTOS-EUROS).
+
+Values are either a mass concentration (ug m-3) or a mole fraction (mol mol-1, dry air);
+every other unit is converted exactly by the reader (mass mixing ratio via the molar masses,
+number density via the molar mass and Avogadro's number). Conversions between the two kinds
+need the air density and happen in :mod:`aprior.retrieval.vertical`, where pressure and
+temperature are known.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -10,29 +26,98 @@ from aprior.constants import M_NO2  # noqa: F401  (re-exported: molar mass of NO
 from aprior.grids.grid import Grid
 
 
+MASS_CONCENTRATION = "mass_concentration"
+MOLE_FRACTION = "mole_fraction"
+Quantity = Literal["mass_concentration", "mole_fraction"]
+#: Unit of ``ProfileField.no2`` for each quantity.
+QUANTITY_UNITS = {MASS_CONCENTRATION: "ug m-3", MOLE_FRACTION: "mol mol-1"}
+
+
 @dataclass(frozen=True)
-class ProfileField:
-    """A 3D NO2 concentration field on a regular horizontal grid.
+class PressureLevels:
+    """The pressure coordinate of a field on model or pressure levels.
+
+    Interfaces ``k = 0 .. z`` bound the ``z`` layers, bottom (surface) first; layer ``k``
+    lies between interfaces ``k`` and ``k + 1``. The value of a layer stands for the whole
+    layer (a model's layer mean).
 
     Attributes:
-        no2: ``(t, z, y, x)`` float32 mass concentration in ug m-3, finite and >= 0.
-            Rows ascend in y and columns in x, as the grid's cells.
-        heights: ``(z,)`` float64 level heights in m above ground, strictly increasing.
+        a: ``(z + 1,)`` float64 Pa; with ``b``, ``p_k = a_k + b_k ps`` (hybrid
+            sigma-pressure; ``b = 0`` for fixed pressure levels). Ignored when
+            ``interfaces`` is given.
+        b: ``(z + 1,)`` float64, 1.
+        surface_pressure: ``(t, y, x)`` float32 Pa (the model's own), or None for fixed
+            pressure levels.
+        interfaces: ``(t, z + 1, y, x)`` float32 Pa, a 3D interface-pressure field given by
+            the model (WRF, LOTOS-EUROS), or None.
+        terrain_following: True for model levels, whose column is placed on the satellite's
+            surface pressure; False for fixed pressure levels, where levels below the
+            surface are dropped and the lowest one above it is extended down to it.
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    surface_pressure: np.ndarray | None = None
+    interfaces: np.ndarray | None = None
+    terrain_following: bool = True
+
+    def __post_init__(self) -> None:
+        if self.interfaces is not None:
+            if self.interfaces.ndim != 4:
+                raise ValueError(f"interfaces must be (t, z + 1, y, x), got {self.interfaces.shape}")
+            return
+        if self.a.ndim != 1 or self.a.shape != self.b.shape or self.a.size < 2:
+            raise ValueError(f"a and b must both be (z + 1,), got {self.a.shape} and {self.b.shape}")
+        if np.any(self.b != 0) and self.surface_pressure is None:
+            raise ValueError("hybrid levels (b != 0) need a surface pressure")
+        ref = self.a + self.b * 101325.0
+        if not np.all(np.diff(ref) < 0):
+            raise ValueError("pressure interfaces must decrease upwards (bottom first)")
+
+    @property
+    def nz(self) -> int:
+        return (self.interfaces.shape[1] if self.interfaces is not None else self.a.size) - 1
+
+    @property
+    def top_pa(self) -> float:
+        """The highest interface's pressure (Pa) for a standard surface (0 at the model top)."""
+        if self.interfaces is not None:
+            return float(np.nanmax(self.interfaces[:, -1]))
+        return float(self.a[-1] + self.b[-1] * 101325.0)
+
+
+@dataclass(frozen=True)
+class ProfileField:
+    """A 3D NO2 field on a regular horizontal grid (vertical coordinate: module docstring).
+
+    Attributes:
+        no2: ``(t, z, y, x)`` float32, finite and >= 0, in ``QUANTITY_UNITS[quantity]``
+            (ug m-3 by default). Rows ascend in y and columns in x, as the grid's cells;
+            levels ascend (surface first).
+        heights: ``(z,)`` float64 level heights in m, strictly increasing: above ground, or
+            above sea level when ``surface_elevation`` is given; None for a field on
+            ``pressure``.
         grid: the horizontal grid; ``grid.shape == no2.shape[2:]``.
         times: ``(t,)`` datetime64[ns] valid times, ascending, or None for a field valid
             at all times (then ``t == 1``).
         source: short description used as the ``apriori_source`` attribute.
         path: the file it was read from, if any (for messages).
         attrs: provenance attributes carried along.
+        quantity: ``"mass_concentration"`` (ug m-3) or ``"mole_fraction"`` (mol mol-1).
+        pressure: the pressure coordinate, for fields on model or pressure levels.
+        surface_elevation: ``(y, x)`` float32 m above sea level, for heights above sea level.
     """
 
     no2: np.ndarray
-    heights: np.ndarray
+    heights: np.ndarray | None
     grid: Grid
     times: np.ndarray | None = None
     source: str = "unknown"
     path: str | None = None
     attrs: dict = field(default_factory=dict)
+    quantity: Quantity = MASS_CONCENTRATION
+    pressure: PressureLevels | None = None
+    surface_elevation: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.no2.ndim != 4:
@@ -40,10 +125,20 @@ class ProfileField:
         t, z, ny, nx = self.no2.shape
         if (ny, nx) != self.grid.shape:
             raise ValueError(f"no2 horizontal shape {(ny, nx)} != grid shape {self.grid.shape}")
-        if self.heights.shape != (z,):
-            raise ValueError(f"heights shape {self.heights.shape} != ({z},)")
-        if z > 1 and not np.all(np.diff(self.heights) > 0):
-            raise ValueError("heights must be strictly increasing")
+        if self.quantity not in QUANTITY_UNITS:
+            raise ValueError(f"quantity must be one of {tuple(QUANTITY_UNITS)}, got {self.quantity!r}")
+        if (self.heights is None) == (self.pressure is None):
+            raise ValueError("a field has either heights or a pressure coordinate")
+        if self.heights is not None:
+            if self.heights.shape != (z,):
+                raise ValueError(f"heights shape {self.heights.shape} != ({z},)")
+            if z > 1 and not np.all(np.diff(self.heights) > 0):
+                raise ValueError("heights must be strictly increasing")
+        else:
+            self._check_pressure(t, z, ny, nx)
+        if self.surface_elevation is not None and (
+                self.heights is None or self.surface_elevation.shape != (ny, nx)):
+            raise ValueError("surface_elevation must be (y, x) and goes with heights above sea level")
         if self.times is None:
             if t != 1:
                 raise ValueError("a field without times must have t == 1")
@@ -53,9 +148,32 @@ class ProfileField:
             if t > 1 and not np.all(np.diff(self.times) > np.timedelta64(0, "ns")):
                 raise ValueError("times must be strictly increasing")
 
+    def _check_pressure(self, t: int, z: int, ny: int, nx: int) -> None:
+        pr = self.pressure
+        if pr.nz != z:
+            raise ValueError(f"the pressure coordinate has {pr.nz} layers, no2 has {z}")
+        if pr.interfaces is not None and pr.interfaces.shape != (t, z + 1, ny, nx):
+            raise ValueError(f"interfaces shape {pr.interfaces.shape} != {(t, z + 1, ny, nx)}")
+        if pr.surface_pressure is not None and pr.surface_pressure.shape != (t, ny, nx):
+            raise ValueError(f"surface_pressure shape {pr.surface_pressure.shape} != {(t, ny, nx)}")
+
     @property
     def nz(self) -> int:
         return self.no2.shape[1]
+
+    @property
+    def units(self) -> str:
+        """The unit of ``no2``."""
+        return QUANTITY_UNITS[self.quantity]
+
+    @property
+    def vertical_kind(self) -> str:
+        """A short name of the vertical coordinate, for messages and attributes."""
+        if self.pressure is not None:
+            if self.pressure.interfaces is not None:
+                return "model levels (3D interface pressure)"
+            return "hybrid sigma-pressure levels" if self.pressure.terrain_following else "pressure levels"
+        return "heights above sea level" if self.surface_elevation is not None else "heights above ground"
 
 
 def time_interpolation(times: np.ndarray | None, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -146,3 +146,56 @@ def replace_apriori(
         averaging_kernel_trop=kernel,
         valid=valid,
     )
+
+
+@dataclass(frozen=True)
+class ModelColumns:
+    """The a-priori field's own tropospheric column and the column the satellite would see.
+
+    Attributes:
+        tropospheric: ``(n,)`` ``sum_{l<=l_tp} x_l`` (unit of ``x``, mol m-2).
+        smoothed: ``(n,)`` ``sum_{l<=l_tp} A_trop,l x_l`` with the ORIGINAL tropospheric
+            kernel ``A_trop,l = A_l M / M_trop`` (unit of ``x``): the model column to compare
+            with the operational column ``N`` (Eskes & Boersma 2003).
+    """
+
+    tropospheric: np.ndarray
+    smoothed: np.ndarray
+
+
+def model_columns(
+    averaging_kernel: np.ndarray,
+    amf_total: np.ndarray,
+    amf_trop: np.ndarray,
+    tropopause_index: np.ndarray,
+    apriori: np.ndarray,
+) -> ModelColumns:
+    """Tropospheric and kernel-smoothed columns of a model profile.
+
+    Args:
+        averaging_kernel: ``(n, L)`` total-column averaging kernel (1), layer 0 at the surface.
+        amf_total: ``(n,)`` total AMF ``M`` (1).
+        amf_trop: ``(n,)`` the file's tropospheric AMF ``M_trop`` (1).
+        tropopause_index: ``(n,)`` 0-based index of the highest tropospheric layer
+            (inclusive, as in :func:`replace_apriori`); -1 marks fill.
+        apriori: ``(n, L)`` model partial columns ``x_l`` on the TM5 layers (mol m-2).
+
+    Returns:
+        :class:`ModelColumns`, float64; NaN where an input below the tropopause is not
+        finite, ``l_tp`` is fill or ``M_trop <= 0``.
+    """
+    ak = np.asarray(averaging_kernel, dtype=np.float64)
+    x = np.asarray(apriori, dtype=np.float64)
+    m_tot = np.asarray(amf_total, dtype=np.float64)
+    m_trop = np.asarray(amf_trop, dtype=np.float64)
+    if ak.ndim != 2 or x.shape != ak.shape:
+        raise ValueError(f"averaging_kernel {ak.shape} and apriori {x.shape} must both be (n, L)")
+    trop = tropospheric_mask(tropopause_index, ak.shape[1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kernel = box_amf(ak, m_tot) / m_trop[:, None]
+        x0 = np.where(trop, x, 0.0)
+        column = x0.sum(axis=1)
+        smoothed = np.where(trop, kernel * x0, 0.0).sum(axis=1)
+    ok_col = trop.any(axis=1) & np.all(np.isfinite(x0), axis=1)
+    ok_smooth = ok_col & np.all(np.isfinite(np.where(trop, kernel, 0.0)), axis=1) & (m_trop > 0)
+    return ModelColumns(np.where(ok_col, column, np.nan), np.where(ok_smooth, smoothed, np.nan))

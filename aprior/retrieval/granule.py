@@ -91,6 +91,10 @@ class ReprocessedBlock:
         apriori_partial_columns: ``(s, p, 34)``; mol m-2. The x_l used.
         coverage_fraction: ``(s, p)``; 1. Fraction of the footprint covered by the field.
         pm25_context: ``(s, p)``; ug m-3, or None when no PM2.5 field was given.
+        apriori_tropospheric_column: ``(s, p)``; mol m-2. The field's own column at and
+            below the tropopause layer, or None.
+        apriori_tropospheric_column_smoothed: ``(s, p)``; mol m-2. That column seen
+            through the original tropospheric kernel, or None.
     """
 
     start: int
@@ -102,3 +106,5 @@ class ReprocessedBlock:
     apriori_partial_columns: np.ndarray
     coverage_fraction: np.ndarray
     pm25_context: np.ndarray | None = None
+    apriori_tropospheric_column: np.ndarray | None = None
+    apriori_tropospheric_column_smoothed: np.ndarray | None = None

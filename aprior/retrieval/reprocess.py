@@ -35,11 +35,12 @@ from aprior._io import check_output, output_lock
 from aprior.a_priori.field import ProfileField, time_coverage, time_coverage_gap, time_interpolation
 from aprior.errors import ConfigError, InputFileError, ProfileFieldError
 from aprior.grids.grid import Grid
-from aprior.retrieval.amf import replace_apriori
+from aprior.retrieval.amf import model_columns, replace_apriori
 from aprior.retrieval.footprint import footprint_weights
 from aprior.retrieval.granule import GranuleInfo, ReprocessedBlock
 from aprior.retrieval.protocols import Sensor
-from aprior.retrieval.vertical import VerticalConfig, partial_columns
+from aprior.retrieval.vertical import VerticalConfig, above_ground
+from aprior.retrieval.vertical_fields import ColumnProfiles, tm5_partial_columns
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class ReprocessConfig:
         vertical: the heights-to-layers conversion (temperature, extension above the top).
         sensor: sensor plugin name, or None to detect it from the file (``--sensor``).
         profile_source: profile-source plugin name, or None to detect (``--profile-source``).
+        allow_single_level: accept a field with one level (``--allow-single-level``); its
+            profile shape is then made up by the extension alone.
     """
 
     min_coverage: float = 0.95
@@ -66,6 +69,7 @@ class ReprocessConfig:
     vertical: VerticalConfig = field(default_factory=VerticalConfig)
     sensor: str | None = None
     profile_source: str | None = None
+    allow_single_level: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 < self.min_coverage <= 1.0:
@@ -105,32 +109,67 @@ class _Sampler:
     coverage: np.ndarray
     _cache: dict = field(default_factory=dict)
 
-    def _cells_by_level(self, t: int) -> np.ndarray:
-        """(n_cell, z) slice of the field at time index t, cached."""
-        if t not in self._cache:
-            z = self.field.nz
-            self._cache = {k: v for k, v in self._cache.items() if abs(k - t) <= 1}
-            self._cache[t] = np.ascontiguousarray(self.field.no2[t].reshape(z, -1).T, dtype=np.float64)
-        return self._cache[t]
+    def _cells(self, name: str, t: int) -> np.ndarray:
+        """(n_cell, k) slice of a (t, k, y, x) array of the field at time index t, cached."""
+        key = (name, t)
+        if key not in self._cache:
+            arr = {"no2": self.field.no2,
+                   "interfaces": getattr(self.field.pressure, "interfaces", None),
+                   "ps": getattr(self.field.pressure, "surface_pressure", None)}[name]
+            if arr.ndim == 3:
+                arr = arr[:, None]
+            self._cache = {k: v for k, v in self._cache.items() if abs(k[1] - t) <= 1}
+            self._cache[key] = np.ascontiguousarray(arr[t].reshape(arr.shape[1], -1).T, dtype=np.float64)
+        return self._cache[key]
 
-    def profiles(self, rows: slice, obs_time: np.ndarray) -> np.ndarray:
-        """Footprint-mean profiles ``(n, z)`` (ug m-3) of pixel rows ``rows`` at ``obs_time (n,)``.
-
-        NaN where the footprint does not touch the field.
-        """
+    def _mean(self, name: str, rows: slice, obs_time: np.ndarray) -> np.ndarray:
+        """Footprint-mean ``(n, k)`` of the field's array ``name`` interpolated to ``obs_time``."""
         w = self.weights[rows]
         cov = self.coverage[rows]
         i0, i1, wt = time_interpolation(self.field.times, obs_time)
-        out = np.zeros((w.shape[0], self.field.nz))
+        out = None
         for t in np.unique(np.concatenate([i0, i1])):
             share = np.where(i0 == t, 1.0 - wt, 0.0) + np.where(i1 == t, wt, 0.0)
             if not share.any():
                 continue
-            out += share[:, None] * (w @ self._cells_by_level(int(t)))
+            part = share[:, None] * (w @ self._cells(name, int(t)))
+            out = part if out is None else out + part
+        if out is None:
+            out = np.zeros((w.shape[0], self._cells(name, 0).shape[1]))
         with np.errstate(invalid="ignore", divide="ignore"):
             out /= cov[:, None]
         out[cov <= 0] = np.nan
         return out
+
+    def profiles(self, rows: slice, obs_time: np.ndarray) -> np.ndarray:
+        """Footprint-mean profiles ``(n, z)`` (the field's unit) of pixel rows ``rows`` at
+        ``obs_time (n,)``: ``W @ field / coverage``. NaN where the footprint does not touch
+        the field."""
+        return self._mean("no2", rows, obs_time)
+
+    def column_profiles(self, rows: slice, obs_time: np.ndarray) -> ColumnProfiles:
+        """The footprint-mean profiles with their vertical coordinate, pixel by pixel:
+        heights above ground (heights above sea level less the footprint-mean surface
+        elevation), or the footprint-mean interface pressures (Pa, bottom first)."""
+        f = self.field
+        values = self.profiles(rows, obs_time)
+        if f.pressure is None:
+            if f.surface_elevation is None:
+                return ColumnProfiles(values, f.quantity, heights=f.heights)
+            w = self.weights[rows]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                elev = (w @ f.surface_elevation.reshape(-1).astype(np.float64)) / self.coverage[rows]
+            h, v = above_ground(values, f.heights, elev)
+            return ColumnProfiles(v, f.quantity, heights=h)
+        pr = f.pressure
+        if pr.interfaces is not None:
+            p = self._mean("interfaces", rows, obs_time)
+        elif pr.surface_pressure is not None:
+            ps = self._mean("ps", rows, obs_time)
+            p = pr.a[None, :] + pr.b[None, :] * ps
+        else:
+            p = np.broadcast_to(pr.a, (values.shape[0], pr.a.size)).copy()
+        return ColumnProfiles(values, f.quantity, pressure=p, terrain_following=pr.terrain_following)
 
 
 @functools.lru_cache(maxsize=16)
@@ -225,6 +264,11 @@ def reprocess_file(
     path = Path(path)
     if config.vertical.extension == "upper_field" and upper is None:
         raise ConfigError("extension 'upper_field' needs an upper profile file (--upper-profiles)")
+    if fld.nz == 1 and not config.allow_single_level:
+        raise ProfileFieldError(
+            "the profile field has a single level, so it gives no profile shape (the AMF would "
+            "come from the extension alone); use a multi-level field, or --allow-single-level "
+            "to accept it", fld.path or path)
     with output_lock(out):
         out = check_output(out, overwrite=config.overwrite, inputs=(path,))
         return _reprocess_locked(path, out, fld, sensor, config, upper, pm25, temperature,
@@ -245,6 +289,7 @@ def _reprocess_locked(path: Path, out: Path, fld: ProfileField, sensor: Sensor,
     rows_touched = np.flatnonzero(touched.any(axis=1))
     if rows_touched.size == 0:
         raise ProfileFieldError(f"the profile field ({fld.path or fld.source}) does not overlap this orbit", path)
+    _check_seen_values(fld, sampler.weights, path)
     scanlines = (int(rows_touched[0]), int(rows_touched[-1]) + 1) if config.crop else None
     first, last = scanlines if scanlines else (0, info.n_scanline)
     log.info("%s: %d pixels touch the field, scanlines %d-%d", path.name, int(touched.sum()), first, last)
@@ -311,6 +356,19 @@ def _check_aux_time(name: str, times: np.ndarray | None, obs: np.ndarray, path: 
                          f"{obs.min()}; give the file of the orbit's date", path or name)
 
 
+def _check_seen_values(fld: ProfileField, weights: sp.csr_matrix, path: Path) -> None:
+    """Refuse a field that is zero (or not finite) in every cell the orbit's pixels touch."""
+    cells = np.unique(weights.indices)
+    if cells.size == 0:
+        return
+    flat = fld.no2.reshape(fld.no2.shape[0], fld.no2.shape[1], -1)
+    seen = flat[:, :, cells]
+    if not np.any(np.isfinite(seen) & (seen > 0)):
+        raise ProfileFieldError(
+            f"the profile field ({fld.path or fld.source}) is zero or missing in all "
+            f"{cells.size} cells this orbit sees; no a-priori profile can be made from it", path)
+
+
 def _layer_temperatures(temperature, info: GranuleInfo, ps: np.ndarray, lon: np.ndarray,
                         lat: np.ndarray, obs_time: np.ndarray) -> np.ndarray:
     """(n, 34) layer-mean temperatures (K) from a temperature field, NaN outside it."""
@@ -353,7 +411,6 @@ def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sam
                 f"but scanlines {start}-{stop} were observed at {g.time[0]}; use a field valid at the orbit's time",
                 info.path)
     obs_time = np.repeat(g.time, p)
-    fld = sampler.field
     used_times = g.time[np.any(use.reshape(s, p), axis=1)]
     for name, obj in (("temperature", temperature), ("pm25", pm25)):
         if obj is not None and used_times.size:
@@ -364,11 +421,13 @@ def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sam
     col_new = np.full(n, np.nan)
     prec_new = np.full(n, np.nan)
     ak_new = np.full((n, 34), np.nan)
+    col_model = np.full(n, np.nan)
+    col_smoothed = np.full(n, np.nan)
     idx = np.flatnonzero(use)
     ratio = np.empty(0)
     if idx.size:
         sub = slice(int(idx[0]) + rows.start, int(idx[-1]) + 1 + rows.start)
-        prof = sampler.profiles(sub, obs_time[idx[0]: idx[-1] + 1])[idx - idx[0]]
+        prof = sampler.column_profiles(sub, obs_time[idx[0]: idx[-1] + 1]).take(idx - idx[0])
         upper = None
         if upper_sampler is not None:
             up = upper_sampler.profiles(sub, obs_time[idx[0]: idx[-1] + 1])[idx - idx[0]]
@@ -390,18 +449,21 @@ def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sam
         for sel, t in ((~have, None), (have, temp)):
             if sel.any():
                 up = None if upper is None else (upper[0][sel], upper[1])
-                xi[sel] = partial_columns(prof[sel], fld.heights, ps[sel], info.tm5_a, info.tm5_b,
-                                          config=config.vertical,
-                                          temperature=None if t is None else t[sel], upper=up)
+                xi[sel] = tm5_partial_columns(prof.take(sel), ps[sel], info.tm5_a, info.tm5_b,
+                                              config=config.vertical,
+                                              temperature=None if t is None else t[sel], upper=up)
+        kernel_args = (g.averaging_kernel.reshape(n, -1)[idx].astype(np.float64),
+                       g.amf_total.reshape(n)[idx].astype(np.float64),
+                       g.amf_trop.reshape(n)[idx].astype(np.float64),
+                       g.tropopause_index.reshape(n)[idx])
         res = replace_apriori(
-            g.averaging_kernel.reshape(n, -1)[idx].astype(np.float64),
-            g.amf_total.reshape(n)[idx].astype(np.float64),
-            g.amf_trop.reshape(n)[idx].astype(np.float64),
-            g.tropopause_index.reshape(n)[idx],
-            xi,
+            *kernel_args, xi,
             g.no2_trop.reshape(n)[idx].astype(np.float64),
             g.no2_trop_precision.reshape(n)[idx].astype(np.float64),
         )
+        cols = model_columns(*kernel_args, xi)
+        col_model[idx] = np.where(res.valid, cols.tropospheric, np.nan)
+        col_smoothed[idx] = np.where(res.valid, cols.smoothed, np.nan)
         x[idx] = xi
         amf_new[idx] = res.amf_trop
         col_new[idx] = res.no2_trop
@@ -425,4 +487,6 @@ def _process_block(sensor: Sensor, info: GranuleInfo, start: int, stop: int, sam
         amf_trop=amf_new.reshape(s, p), averaging_kernel_trop=ak_new.reshape(s, p, 34),
         apriori_partial_columns=x.reshape(s, p, 34), coverage_fraction=cov.reshape(s, p),
         pm25_context=pm,
+        apriori_tropospheric_column=col_model.reshape(s, p),
+        apriori_tropospheric_column_smoothed=col_smoothed.reshape(s, p),
     ), ratio

@@ -210,6 +210,17 @@ def _add_reprocessed(
             "Fraction of the pixel footprint covered by the a-priori field",
         ),
     }
+    specs["apriori_tropospheric_column"] = (
+        column,
+        "mol m-2",
+        "Tropospheric NO2 column of the a-priori field (TM5 layers l <= tm5_tropopause_layer_index)",
+    )
+    specs["apriori_tropospheric_column_smoothed"] = (
+        column,
+        "mol m-2",
+        "Tropospheric NO2 column of the a-priori field as seen by the satellite "
+        "(smoothed with the original tropospheric averaging kernel)",
+    )
     if with_pm25:
         specs["pm25_context"] = (
             column,
@@ -226,9 +237,31 @@ def _add_reprocessed(
             var.setncattr(
                 "multiplication_factor_to_convert_to_molecules_percm2", np.float32(6.02214e19)
             )
+        extra = _COLUMN_ATTRS.get(field, {})
+        for key, value in extra.items():
+            var.setncattr(key, value.encode())
         var.setncattr("apriori_source", apriori_source.encode("utf-8"))
         out[field] = var
     return out
+
+
+#: CF attributes of the model columns (the smoothed column has no CF standard name: it is
+#: a column convolved with a retrieval's kernel, not a physical amount).
+_COLUMN_ATTRS = {
+    "apriori_tropospheric_column": {
+        "standard_name": "troposphere_mole_content_of_nitrogen_dioxide",
+        "cell_methods": "area: mean (footprint of the pixel)",
+        "comment": "sum over TM5 layers l <= l_tp of x_l, the a-priori field's partial columns",
+    },
+    "apriori_tropospheric_column_smoothed": {
+        "cell_methods": "area: mean (footprint of the pixel)",
+        "comment": ("y = sum over l <= l_tp of A_trop,l x_l with the original tropospheric kernel "
+                    "A_trop,l = averaging_kernel_l * air_mass_factor_total / "
+                    "air_mass_factor_troposphere (Eskes and Boersma 2003); compare with "
+                    "the operational nitrogendioxide_tropospheric_column"),
+        "ancillary_variables": "apriori_tropospheric_column",
+    },
+}
 
 
 # --------------------------------------------------------------------------- the writer

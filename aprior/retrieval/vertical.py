@@ -202,39 +202,84 @@ def _state_at(z: np.ndarray, ps, p_int, z_int, temperature, config) -> tuple[np.
 
 
 def _profile(conc, heights, upper) -> tuple[np.ndarray, np.ndarray]:
-    """Levels ``(z,)`` from 0 m and number densities ``(n, z)`` of the joined profile."""
+    """Levels ``(n, z)`` from 0 m and values ``(n, z)`` of the joined profile (the unit of
+    ``conc``: number density or mole fraction)."""
+    nd = np.asarray(conc, dtype=np.float64)
     z = np.asarray(heights, dtype=np.float64)
-    nd = mass_to_number_density(conc)
-    if nd.ndim != 2 or z.shape != (nd.shape[1],):
-        raise ValueError(f"conc {nd.shape} and heights {z.shape} do not match as (n, z) and (z,)")
-    if z.size > 1 and not np.all(np.diff(z) > 0):
+    if nd.ndim != 2 or z.shape not in ((nd.shape[1],), nd.shape):
+        raise ValueError(f"conc {nd.shape} and heights {z.shape} do not match as (n, z) and (z,) or (n, z)")
+    z = np.broadcast_to(z, nd.shape)
+    if z.shape[1] > 1 and not np.all(np.diff(z, axis=1) > 0):
         raise ValueError("heights must be strictly increasing")
-    if z[0] < 0:
-        raise ValueError(f"heights are above ground and cannot be negative, got {z[0]}")
+    if np.any(z[:, 0] < 0):
+        raise ValueError(f"heights are above ground and cannot be negative, got {z[:, 0].min()}")
     if upper is not None:
-        u_nd, u_z = mass_to_number_density(upper[0]), np.asarray(upper[1], dtype=np.float64)
+        u_nd, u_z = np.asarray(upper[0], dtype=np.float64), np.asarray(upper[1], dtype=np.float64)
         if u_nd.shape != (nd.shape[0], u_z.size):
             raise ValueError(f"upper concentrations {u_nd.shape} do not match (n, {u_z.size})")
-        above = u_z > z[-1]
-        z, nd = np.append(z, u_z[above]), np.concatenate([nd, u_nd[:, above]], axis=1)
-        if not np.all(np.diff(z) > 0):
+        if np.ptp(z[:, -1]) > 0:
+            raise ValueError("an upper field needs the same heights above ground in every pixel")
+        above = u_z > z[0, -1]
+        z = np.concatenate([z, np.broadcast_to(u_z[above], (nd.shape[0], int(above.sum())))], axis=1)
+        nd = np.concatenate([nd, u_nd[:, above]], axis=1)
+        if not np.all(np.diff(z, axis=1) > 0):
             raise ValueError("upper heights must be strictly increasing")
-    if z[0] > 0:
-        z, nd = np.append(0.0, z), np.concatenate([nd[:, :1], nd], axis=1)
+    ground = z[:, :1] > 0
+    if ground.any():
+        z = np.concatenate([np.where(ground, 0.0, -1.0), z], axis=1)
+        nd = np.concatenate([nd[:, :1], nd], axis=1)
+        # rows already starting at 0 m get a dummy level below ground, never reached
     return z, nd
 
 
 def _integral(z: np.ndarray, nd: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """F(h) = ∫_0^h n dz (mol m-2) for heights ``h`` (n, k) within ``[0, z[-1]]``."""
-    if z.size == 1:
+    """F(h) = ∫_0^h n dz for heights ``h`` (n, k) within ``[0, z[:, -1]]``, levels ``z (n, Z)``."""
+    if z.shape[1] == 1:
         return np.zeros_like(h)
-    seg = np.diff(z)
-    cum = np.concatenate([np.zeros((nd.shape[0], 1)), np.cumsum(seg * 0.5 * (nd[:, :-1] + nd[:, 1:]), axis=1)], axis=1)
-    idx = np.clip(np.searchsorted(z, h, side="right") - 1, 0, z.size - 2)
-    dz = h - z[idx]
+    seg = np.diff(z, axis=1)
+    part = seg * 0.5 * (nd[:, :-1] + nd[:, 1:])
+    part[:, :1] = np.where(z[:, :1] < 0, 0.0, part[:, :1])  # the dummy level adds nothing
+    cum = np.concatenate([np.zeros((nd.shape[0], 1)), np.cumsum(part, axis=1)], axis=1)
+    idx = np.clip((h[:, :, None] >= z[:, None, :]).sum(axis=2) - 1, 0, z.shape[1] - 2)
+    dz = h - np.take_along_axis(z, idx, axis=1)
     n0 = np.take_along_axis(nd, idx, axis=1)
-    slope = (np.take_along_axis(nd, idx + 1, axis=1) - n0) / seg[idx]
+    slope = (np.take_along_axis(nd, idx + 1, axis=1) - n0) / np.take_along_axis(seg, idx, axis=1)
     return np.take_along_axis(cum, idx, axis=1) + dz * (n0 + 0.5 * slope * dz)
+
+
+def above_ground(values: np.ndarray, heights_asl: np.ndarray,
+                 elevation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A profile on heights above sea level as a profile on heights above ground.
+
+    Levels below the ground are dropped: their place is taken by the profile's value at
+    the ground (linear in height between the levels around it), stacked 1 mm apart so the
+    heights stay strictly increasing and add nothing to the column.
+
+    Args:
+        values: ``(n, z)`` profile values at ``heights_asl``.
+        heights_asl: ``(z,)`` m above sea level, strictly increasing.
+        elevation: ``(n,)`` surface elevation, m above sea level.
+
+    Returns:
+        ``(heights (n, z) m above ground, values (n, z))``; NaN rows where the ground lies
+        above the highest level or the elevation is not finite.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    zs = np.asarray(heights_asl, dtype=np.float64)
+    el = np.asarray(elevation, dtype=np.float64)
+    agl = zs[None, :] - el[:, None]
+    below = agl < 0
+    k = np.clip(below.sum(axis=1), 1, zs.size - 1)  # first level above ground
+    rows = np.arange(v.shape[0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.clip(-agl[rows, k - 1] / (agl[rows, k] - agl[rows, k - 1]), 0.0, 1.0)
+    at_ground = (1 - w) * v[rows, k - 1] + w * v[rows, k] if zs.size > 1 else v[:, 0]
+    stack = 1e-3 * np.arange(zs.size)[None, :]
+    h = np.where(below, stack, agl)
+    vals = np.where(below, at_ground[:, None], v)
+    bad = ~np.isfinite(el) | below[:, -1]
+    h[bad], vals[bad] = np.nan, np.nan
+    return h, vals
 
 
 def partial_columns(
@@ -247,12 +292,17 @@ def partial_columns(
     config: VerticalConfig | None = None,
     temperature: np.ndarray | None = None,
     upper: tuple[np.ndarray, np.ndarray] | None = None,
+    quantity: str = "mass_concentration",
 ) -> np.ndarray:
     """NO2 partial columns of the TM5 layers from a profile on heights (module docstring).
 
     Args:
-        conc: ``(n, z)`` NO2 mass concentration (ug m-3) at ``heights``.
-        heights: ``(z,)`` level heights (m above ground), strictly increasing, >= 0.
+        conc: ``(n, z)`` NO2 at ``heights``: mass concentration (ug m-3), or mole fraction
+            (mol mol-1) with ``quantity="mole_fraction"``; a mole fraction becomes a number
+            density with the air density ``p / (R T)`` of the temperature profile used for
+            the layer heights (the standard atmosphere unless ``temperature`` is given).
+        heights: ``(z,)`` or ``(n, z)`` level heights (m above ground), strictly
+            increasing, >= 0.
         surface_pressure: ``(n,)`` Pa.
         tm5_a, tm5_b: ``(L, 2)`` hybrid coefficients (Pa, 1); L = 34 for S5P.
         config: temperature profile and extension (``VerticalConfig()`` by default).
@@ -261,6 +311,7 @@ def partial_columns(
         upper: ``(upper_conc (n, zu) ug m-3, upper_heights (zu,) m above ground)``, the
             profile above ``heights[-1]``; required by, and only allowed with,
             ``extension="upper_field"``.
+        quantity: ``"mass_concentration"`` or ``"mole_fraction"``.
 
     Returns:
         ``(n, L)`` float64 partial columns (mol m-2), surface layer first. A row is NaN
@@ -269,20 +320,35 @@ def partial_columns(
     config = config or VerticalConfig()
     if (config.extension == "upper_field") != (upper is not None):
         raise ValueError("upper is required by, and only allowed with, extension='upper_field'")
-    z, nd = _profile(conc, heights, upper)
     ps = np.asarray(surface_pressure, dtype=np.float64)
     if temperature is not None:
         temperature = np.asarray(temperature, dtype=np.float64)
     z_int = layer_heights(ps, tm5_a, tm5_b, temperature, config=config)
     p_int = interface_pressures(ps, tm5_a, tm5_b)
-    z_top = z[-1]
+    values = np.asarray(conc, dtype=np.float64)
+    if quantity == "mole_fraction":
+        zz = np.broadcast_to(np.asarray(heights, dtype=np.float64), values.shape)
+        with np.errstate(invalid="ignore"):
+            air = np.stack([number_density_air(*_state_at(zz[:, k], ps, p_int, z_int, temperature, config))
+                            for k in range(values.shape[1])], axis=1)
+        nd = values * air
+    elif quantity == "mass_concentration":
+        nd = mass_to_number_density(values)
+    else:
+        raise ValueError(f"unknown quantity {quantity!r}")
+    if upper is not None:
+        upper = (mass_to_number_density(upper[0]), upper[1])
+    z, nd = _profile(nd, heights, upper)
+    z_top = z[:, -1]
     with np.errstate(invalid="ignore"):
-        columns = np.diff(_integral(z, nd, np.clip(z_int, 0.0, z_top)), axis=1)
+        columns = np.diff(_integral(z, nd, np.clip(z_int, 0.0, z_top[:, None])), axis=1)
         if config.extension != "zero":
-            p_top, t_top = _state_at(np.full(ps.shape, z_top), ps, p_int, z_int, temperature, config)
+            p_top, t_top = _state_at(z_top, ps, p_int, z_int, temperature, config)
             vmr = nd[:, -1] / number_density_air(p_top, t_top)
             dp = np.clip(np.minimum(p_int[:, :-1], p_top[:, None]) - p_int[:, 1:], 0.0, None)
             columns += vmr[:, None] * dp / (G0 * M_AIR)
-    bad = ~(np.isfinite(nd).all(axis=1) & np.isfinite(z_int[:, :-1]).all(axis=1))
+    bad = ~(np.isfinite(nd).all(axis=1) & np.isfinite(z).all(axis=1)
+            & np.isfinite(z_int[:, :-1]).all(axis=1))
     columns[bad] = np.nan
     return columns
+

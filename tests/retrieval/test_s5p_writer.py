@@ -150,6 +150,8 @@ def test_uncropped_copy_keeps_everything_and_adds_the_variables(l2, tmp_path):
         assert set(grp.variables) == {
             "apriori_partial_columns",
             "apriori_coverage_fraction",
+            "apriori_tropospheric_column",
+            "apriori_tropospheric_column_smoothed",
             "pm25_context",
         }
         apc = grp["apriori_partial_columns"]
