@@ -8,7 +8,14 @@ from pathlib import Path
 
 import typer
 
-from aprior.cli._common import console, handle_errors, setup_logging
+from aprior.cli._common import (
+    THREADS_HELP,
+    apply_threads,
+    console,
+    handle_errors,
+    progress_bar,
+    setup_logging,
+)
 from aprior.errors import ConfigError, InputFileError
 
 
@@ -35,48 +42,55 @@ def register(app: typer.Typer) -> None:
     def downscale(
         date: str = typer.Option(..., "--date", help="UTC day to downscale, YYYY-MM-DD.", show_default=False),
         out: Path = typer.Option(..., "--out", "-o", help="Output netCDF file (pm25, ug m-3, hourly 0.25 degree).", show_default=False),
-        cams: list[Path] = typer.Option(None, "--cams", help="CAMS EAC4 pm2p5 netCDF file; repeat for several (add the next day's file to fill 21-23 UTC). Default: the bundled SYNTHETIC demo world.", show_default=False),
-        temporal_weights: Path = typer.Option(None, "--temporal-weights", help="Temporal-stage weights (default: the bundled demo weights, trained on a SYNTHETIC world).", show_default=False),
-        spatial_weights: Path = typer.Option(None, "--spatial-weights", help="Spatial-stage weights (default: the bundled demo weights, trained on a SYNTHETIC world).", show_default=False),
+        cams: list[Path] = typer.Option(None, "--cams", help="CAMS EAC4 pm2p5 netCDF file (global or a regional area, float or int16-packed); repeat for several (add the next day's file to fill 21-23 UTC). Default: the bundled SYNTHETIC demo world.", show_default=False),
+        temporal: str = typer.Option("linear", "--temporal", help="Temporal step: network (the XVFI-like stage) or linear (the default: it wins on held-out data, docs/deepcams.md)."),
+        spatial: str = typer.Option("area", "--spatial", help="Spatial step: network (the ABPN-like stage), bicubic or area (area-conserving, the default: it wins on held-out data)."),
+        temporal_weights: Path = typer.Option(None, "--temporal-weights", help="Temporal-stage weights for --temporal network (default: the bundled demo weights, trained on a SYNTHETIC world).", show_default=False),
+        spatial_weights: Path = typer.Option(None, "--spatial-weights", help="Spatial-stage weights for --spatial network (default: the bundled demo weights, trained on a SYNTHETIC world).", show_default=False),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+        threads: int = typer.Option(0, "--threads", help=THREADS_HELP),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no summary."),
     ) -> None:
-        """Downscale one day of CAMS EAC4 PM2.5 to hourly 0.25 degree with DeepCAMS: the
-        temporal model fills the hours between the 3-hourly frames, the spatial model
-        refines every hour from 0.75 to 0.25 degree.
+        """Downscale one day of CAMS EAC4 PM2.5 (3-hourly, 0.75 degree) to hourly 0.25
+        degree: a temporal step fills the hours between the 3-hourly frames, a spatial step
+        refines every hour from 0.75 to 0.25 degree. Regional EAC4 subsets give the same
+        box at 0.25 degree.
         """
         from aprior._io import check_output
-        from aprior.models.deepcams.archive import read_eac4_files
-        from aprior.models.deepcams.downscale import (
-            downscale_day,
-            load_stage,
-            provenance,
-            write_downscaled,
-        )
+        from aprior.models.deepcams.downscale import check_methods, downscale_files, load_pipeline
 
         setup_logging(verbose, quiet)
+        apply_threads(threads)
         try:
             day = dt.date.fromisoformat(date)
         except ValueError:
             raise ConfigError(f"--date must be YYYY-MM-DD, got {date!r}") from None
+        check_methods(temporal, spatial)
         files, synthetic = _inputs(cams)
         for f in files:
             if not Path(f).is_file():
                 raise InputFileError("no such file", f)
         check_output(out, overwrite=overwrite, inputs=tuple(files))
         t0 = time.perf_counter()
-        temporal = load_stage("temporal", temporal_weights, device)
-        spatial = load_stage("spatial", spatial_weights, device)
-        eac4 = read_eac4_files(files)
-        field = downscale_day(day, eac4, device=device, stages=(temporal, spatial))
-        prov = provenance(temporal, spatial, day, [Path(f).name for f in files], synthetic)
-        write_downscaled(out, field, prov)
+        pipeline = load_pipeline(temporal, spatial, temporal_weights, spatial_weights, device)
+        with progress_bar(not quiet) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(ev: dict) -> None:
+                step = ev["step"]
+                if step not in tasks:
+                    tasks[step] = bar.add_task(f"{step} ({getattr(pipeline, step)})", total=ev["total"])
+                bar.update(tasks[step], completed=ev["done"], total=ev["total"])
+
+            field = downscale_files(day, files, out, pipeline, synthetic_input=synthetic,
+                                    progress=progress)
         if not quiet:
             hours = f"{str(field.times[0])[11:16]}-{str(field.times[-1])[11:16]} UTC"
             console.print(f"{out}: {field.values.shape[0]} hourly frames ({hours}) of {day} on "
-                          f"{field.values.shape[1]} x {field.values.shape[2]} nodes, "
-                          f"{time.perf_counter() - t0:.1f} s", highlight=False)
-            if "synthetic_note" in prov:
-                console.print(f"[bold]{prov['synthetic_note']}[/]", highlight=False)
+                          f"{field.values.shape[1]} x {field.values.shape[2]} nodes "
+                          f"({pipeline.label}), {time.perf_counter() - t0:.1f} s", highlight=False)
+            if pipeline.synthetic or synthetic:
+                console.print("[bold]SYNTHETIC: made with weights trained on a synthetic world "
+                              "or from synthetic input; not a product of real data.[/]", highlight=False)

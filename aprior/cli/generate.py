@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
         for p in pm25_out:
             check_output(p, overwrite=overwrite)
         t0 = time.perf_counter()
-        with progress_bar(not quiet and len(dates) > 1) as bar:
+        with progress_bar(not quiet and (len(dates) > 1 or pm25)) as bar:
             task = bar.add_task("generating", total=len(dates))
             for k, (day, target) in enumerate(zip(dates, targets, strict=True)):
                 field = generate_day(day, data=catalog, weights=trained)
@@ -106,8 +106,15 @@ def register(app: typer.Typer) -> None:
                     _say(target, field, time.perf_counter() - t0)
                 if pm25:
                     files, synthetic = pm25_in[k]
+                    pm_tasks: dict[str, int] = {}
+
+                    def pm_progress(ev: dict, day=day, pm_tasks=pm_tasks) -> None:
+                        if ev["step"] not in pm_tasks:
+                            pm_tasks[ev["step"]] = bar.add_task(f"PM2.5 {day} {ev['step']}", total=ev["total"])
+                        bar.update(pm_tasks[ev["step"]], completed=ev["done"], total=ev["total"])
+
                     generate_pm25(day, files, pm25_out[k], synthetic_input=synthetic,
-                                  device=device)
+                                  device=device, progress=pm_progress)
                 bar.update(task, completed=k + 1, description=f"generated {day}")
         if not quiet and not single:
             console.print(f"{len(dates)} days written to {out} ({time.perf_counter() - t0:.1f} s)",

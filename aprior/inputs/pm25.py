@@ -12,6 +12,23 @@ GEOS-CF (collection ``chm_tavg_1hr_g1440x721_v1``): variable ``PM25_RH35_GCC`` (
 Readers return a :class:`PM25Field` with latitude ascending and longitude ascending in
 [-180, 180). :func:`sample_pm25` interpolates it bilinearly in space (periodic in
 longitude for global fields) and linearly in time.
+
+Real files as the providers deliver them:
+
+* **Packing.** Old ``grib_to_netcdf`` EAC4 files are int16 with ``scale_factor`` /
+  ``add_offset`` (and ``_FillValue``/``missing_value`` -32767); xarray unpacks them.
+  Zeros come back as tiny negatives (about -3.4e-21 kg m-3), and GRIB-derived float files
+  carry the same artefact. Values in ``[-tolerance, 0)`` are clipped to 0 and counted in
+  the log; ``tolerance`` is :data:`NEGATIVE_TOLERANCE_UG` (1e-6 ug m-3 = 1e-15 kg m-3)
+  or one packing step (``scale_factor`` in ug m-3) for a packed variable, whichever is
+  larger. Anything more negative is refused.
+* **Regional subsets** (an ADS ``area``): any regular lat/lon box, north-first or
+  south-first, longitudes -180..180 or 0..360; the reader only reorders. Whether a grid is
+  global (periodic in longitude) is decided by the consumer (DeepCAMS:
+  :mod:`aprior.models.deepcams.region`).
+* **Half-hour stamps.** GEOS-CF time-averaged collections (``chm_tavg_1hr``) stamp each
+  hourly mean at HH:30. The reader keeps the stamps as they are; :func:`hour_labels`
+  turns them into hourly labels explicitly (see there) and refuses mixed or other minutes.
 """
 
 from __future__ import annotations
@@ -35,7 +52,8 @@ log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 
-
+#: packing artefacts down to this (ug m-3, 1e-15 kg m-3) are clipped to 0 (see module docstring)
+NEGATIVE_TOLERANCE_UG = 1e-6
 
 @dataclass(frozen=True)
 class PM25Field:
@@ -111,13 +129,13 @@ def _read(path: PathLike, var_names: Sequence[str], source: str) -> PM25Field:
         else:
             raise InputFileError(f"variable {name!r} has units {units!r}; kg m-3 or ug m-3 expected", p)
         vals = var.transpose(tname, latn, lonn).values.astype(np.float64) * scale
+        packing = abs(float(var.encoding.get("scale_factor", 0.0) or 0.0)) * scale
         times = np.asarray(ds[tname].values).astype("datetime64[ns]")
         lat = ds[latn].values.astype(np.float64)
         lon = ds[lonn].values.astype(np.float64)
     if not np.all(np.isfinite(vals)):
         raise InputFileError(f"variable {name!r} has missing (NaN or fill) values", p)
-    if np.any(vals < 0):
-        raise InputFileError(f"variable {name!r} has negative values (min {vals.min():.3g} ug m-3)", p)
+    vals = _clip_artefacts(vals, max(NEGATIVE_TOLERANCE_UG, packing), name, p)
     if lat[0] > lat[-1]:
         lat, vals = lat[::-1], vals[:, ::-1, :]
     lon = np.where(lon >= 180.0, lon - 360.0, lon)
@@ -128,6 +146,49 @@ def _read(path: PathLike, var_names: Sequence[str], source: str) -> PM25Field:
                          np.ascontiguousarray(vals[torder][:, :, order]), source)
     except ValueError as exc:
         raise InputFileError(f"has an irregular time or lat/lon axis ({exc})", p) from exc
+
+
+def _clip_artefacts(vals: np.ndarray, tol: float, name: str, path: str) -> np.ndarray:
+    """Clip packing artefacts in ``[-tol, 0)`` (ug m-3) to 0 with a log line; refuse worse."""
+    neg = vals < 0
+    if not np.any(neg):
+        return vals
+    low = float(vals.min())
+    if low < -tol:
+        raise InputFileError(f"variable {name!r} has negative values (min {low:.3g} ug m-3, "
+                             f"beyond the packing tolerance {tol:.3g} ug m-3)", path)
+    log.info("%s: %d value(s) of %r between %.3g and 0 ug m-3 (packing artefacts, tolerance "
+             "%.3g ug m-3) clipped to 0", path, int(neg.sum()), name, low, tol)
+    return np.where(neg, 0.0, vals)
+
+
+def hour_labels(times: np.ndarray, where: str = "") -> np.ndarray:
+    """Hourly labels (datetime64[h]) of PM2.5 frame stamps, explicitly.
+
+    * all stamps on the hour (EAC4, instantaneous): the hours themselves;
+    * all stamps at HH:30 (GEOS-CF ``tavg_1hr``: the mean over HH:00-HH+1:00): labelled
+      HH, the start of the averaging hour, as GEOS-CF names its files; every frame then
+      sits 30 minutes before its centre, the same for all of them, so 3-hour windows and
+      the fractions ``t = 1/3, 2/3`` between frames are unchanged. Logged once per call.
+
+    Args:
+        times: ``(t,)`` datetime64 stamps. where: the file, for messages.
+
+    Raises:
+        InputFileError: stamps at other minutes, or a mix of HH:00 and HH:30.
+    """
+    t = np.asarray(times).astype("datetime64[s]")
+    minutes = set(((t - t.astype("datetime64[h]")).astype(np.int64)).tolist())
+    if minutes <= {0}:
+        return t.astype("datetime64[h]")
+    if minutes == {1800}:
+        log.info("%s: time-averaged frames stamped HH:30 are labelled with the hour they start "
+                 "(HH:00-HH+1:00 mean -> HH)", where or "PM2.5 field")
+        return t.astype("datetime64[h]")
+    shown = ", ".join(f"{m // 60}:{m % 60:02d}" for m in sorted(minutes)[:4])
+    raise InputFileError(f"has frames stamped at minutes:seconds {shown} past the hour; PM2.5 "
+                         "frames must all be on the hour (instantaneous) or all at HH:30 "
+                         "(hourly means)", where or None)
 
 
 def read_eac4_pm25(path: PathLike) -> PM25Field:

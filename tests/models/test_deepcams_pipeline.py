@@ -196,12 +196,13 @@ def test_downscale_day_shapes_hours_units_with_tiny_random_nets():
     from aprior.models.deepcams.downscale import downscale_day
 
     stages = (_tiny_stage("temporal"), _tiny_stage("spatial"))
-    out = downscale_day("2023-03-01", _eac4_field([0, 3, 6]), stages=stages)
+    net = {"temporal": "network", "spatial": "network"}
+    out = downscale_day("2023-03-01", _eac4_field([0, 3, 6]), stages=stages, **net)
     assert out.values.shape == (7, 61, 120)
     assert [str(t)[11:13] for t in out.times.astype("datetime64[h]")] == [f"{h:02d}" for h in range(7)]
     assert out.lat[0] == -90 and out.lat[-1] == 90 and out.lon[0] == -180 and out.lon[-1] == 177
     assert np.all(np.isfinite(out.values)) and out.values.min() >= 0
-    late = downscale_day("2023-03-01", _eac4_field([18, 21, 24]), stages=stages)
+    late = downscale_day("2023-03-01", _eac4_field([18, 21, 24]), stages=stages, **net)
     assert [str(t)[11:13] for t in late.times] == ["18", "19", "20", "21", "22", "23"]  # next day's 00 fills 21-23
     with pytest.raises(ProfileFieldError, match="no frame"):
         downscale_day("2023-03-05", _eac4_field([0, 3]), stages=stages)
@@ -209,22 +210,32 @@ def test_downscale_day_shapes_hours_units_with_tiny_random_nets():
         downscale_day("2023-03-01", _eac4_field([0, 3, 9]), stages=stages)
 
 
-def test_downscale_day_orientation_and_time_weights(monkeypatch):
-    """With the networks replaced by linear-in-time and bicubic (exact at nodes), the output
-    at every coarse node and hour is (1-t) G0 + t G1 at the same latitude and longitude."""
+def test_downscale_day_orientation_and_time_weights():
+    """linear + bicubic (exact at the nodes): the output at every coarse node and hour is
+    (1-t) G0 + t G1 at the same latitude and longitude."""
     from aprior.models.deepcams import downscale as DS
-    from aprior.models.deepcams.grid import upsample_bicubic
 
-    monkeypatch.setattr(DS, "interpolate_hours", lambda st, g0, g1, ts: np.stack(
-        [D.linear_interpolation(g0, g1, t) for t in ts], axis=1))
-    monkeypatch.setattr(DS, "upscale_frames", lambda st, c: upsample_bicubic(torch.from_numpy(c)).numpy())
-    stages = (_tiny_stage("temporal"), _tiny_stage("spatial"))
     eac4 = _eac4_field([0, 3])
-    out = DS.downscale_day("2023-03-01", eac4, stages=stages)
-    assert out.values.shape == (4, 61, 120)
+    out = DS.downscale_day("2023-03-01", eac4, temporal="linear", spatial="bicubic")
+    assert out.values.shape == (4, 61, 120) and out.source == "deepcams (linear + bicubic)"
     for h, w in ((0, 0.0), (1, 1 / 3), (2, 2 / 3), (3, 1.0)):
         expect = (1 - w) * eac4.values[0] + w * eac4.values[1]
         np.testing.assert_allclose(out.values[h, ::3, ::3], expect, rtol=1e-5)
+
+
+def test_default_pipeline_is_linear_plus_area_and_conserves_cell_means():
+    from aprior.models.deepcams import downscale as DS
+    from aprior.models.deepcams.grid import coarsen
+
+    assert (DS.DEFAULT_TEMPORAL, DS.DEFAULT_SPATIAL) == ("linear", "area")
+    eac4 = _eac4_field([0, 3])
+    out = DS.downscale_day("2023-03-01", eac4)  # no weights are loaded for the baselines
+    nodes = torch.from_numpy(np.ascontiguousarray(out.values[:, ::-1, :]))
+    back = coarsen(nodes).numpy()[:, ::-1, :]
+    np.testing.assert_allclose(back[0], eac4.values[0], rtol=1e-4)
+    np.testing.assert_allclose(back[-1], eac4.values[1], rtol=1e-4)
+    with pytest.raises(ConfigError, match="temporal method"):
+        DS.downscale_day("2023-03-01", eac4, temporal="cubic")
 
 
 def test_write_downscaled_is_readable_and_atomic(tmp_path, monkeypatch):
@@ -280,7 +291,8 @@ def test_train_stage_smoke_then_downscale_and_evaluate(world, tmp_path):
     with pytest.raises(ConfigError, match="stage"):
         train_stage("both", world, tmp_path / "x", settings=settings)
     s = load_stage("spatial", res["spatial"].weights_path, "cpu")
-    out = downscale_day("2023-03-03", _eac4_field([48, 51]), stages=(t, s))
+    out = downscale_day("2023-03-03", _eac4_field([48, 51]), stages=(t, s), temporal="network",
+                        spatial="network")
     assert out.values.shape == (4, 61, 120)
     result = evaluate_deepcams(world, res["temporal"].weights_path, res["spatial"].weights_path,
                                device="cpu", max_hours=7)

@@ -186,22 +186,16 @@ def eac4_files_for(data: str | os.PathLike[str], date: dt.date) -> tuple[list[Pa
 
 def generate_pm25(date: dt.date | str, eac4_files: list[Path], out: str | os.PathLike[str], *,
                   synthetic_input: bool = False, temporal_weights: Path | None = None,
-                  spatial_weights: Path | None = None, device: str = "auto") -> Path:
-    """Downscale the day's EAC4 PM2.5 to hourly 0.25 degree with DeepCAMS and write it
-    (:func:`aprior.models.deepcams.downscale.downscale_day`)."""
-    from aprior.models.deepcams.archive import read_eac4_files
-    from aprior.models.deepcams.downscale import (
-        downscale_day,
-        load_stage,
-        write_downscaled,
-    )
-    from aprior.models.deepcams.downscale import (
-        provenance as pm25_provenance,
-    )
+                  spatial_weights: Path | None = None, device: str = "auto",
+                  temporal: str | None = None, spatial: str | None = None,
+                  progress=None) -> Path:
+    """Downscale the day's EAC4 PM2.5 to hourly 0.25 degree with DeepCAMS' default pipeline
+    (or the given methods) and write it (:func:`aprior.models.deepcams.downscale.downscale_files`);
+    ``progress`` gets the downscaling's progress events."""
+    from aprior.models.deepcams import downscale as dc
 
-    day = as_date(date)
-    stages = (load_stage("temporal", temporal_weights, device),
-              load_stage("spatial", spatial_weights, device))
-    field = downscale_day(day, read_eac4_files(eac4_files), device=device, stages=stages)
-    prov = pm25_provenance(*stages, day, [p.name for p in eac4_files], synthetic_input)
-    return write_downscaled(out, field, prov)
+    pipeline = dc.load_pipeline(temporal or dc.DEFAULT_TEMPORAL, spatial or dc.DEFAULT_SPATIAL,
+                                temporal_weights, spatial_weights, device)
+    dc.downscale_files(as_date(date), list(eac4_files), out, pipeline,
+                       synthetic_input=synthetic_input, progress=progress)
+    return Path(out)

@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from aprior.errors import InputFileError, ProfileFieldError
-from aprior.inputs.pm25 import PM25Field, concat_pm25, read_eac4_pm25, read_geoscf_pm25
+from aprior.inputs.pm25 import PM25Field, concat_pm25, hour_labels, read_eac4_pm25, read_geoscf_pm25
 from aprior.models.deepcams.data import coarsen_nodes, field_to_nodes
 
 log = logging.getLogger(__name__)
@@ -102,17 +102,20 @@ def open_pm25_data(path: PathLike) -> PM25Data:
 
 
 def file_hours(path: Path) -> np.ndarray:
-    """The hours (datetime64[h]) of a PM2.5 file's time coordinate (``time`` or ``valid_time``)."""
+    """The hour labels (datetime64[h]) of a PM2.5 file's time coordinate (``time`` or
+    ``valid_time``): on-the-hour stamps as they are, GEOS-CF HH:30 hourly means labelled HH
+    (:func:`aprior.inputs.pm25.hour_labels`; other minutes are refused)."""
     try:
         with xr.open_dataset(path) as ds:
             name = next((n for n in ("time", "valid_time") if n in ds.variables), None)
             if name is None:
                 raise InputFileError("has no time coordinate", path)
-            return np.asarray(ds[name].values).astype("datetime64[h]")
+            stamps = np.asarray(ds[name].values)
     except InputFileError:
         raise
     except Exception as exc:
         raise InputFileError(f"is not a readable netCDF file ({exc})", path) from exc
+    return hour_labels(stamps, str(path))
 
 
 class FrameStore:

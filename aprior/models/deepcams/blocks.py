@@ -1,4 +1,7 @@
-"""Convolution building blocks that see longitude as periodic.
+"""Building blocks of both DeepCAMS networks; every convolution sees longitude as periodic.
+
+The periodic convolutions come first, then the temporal network's modules (shared encoder,
+flow nets, refinement U-Net) and the spatial network's (projections, attention).
 
 Every convolution of the DeepCAMS networks pads the last dim (longitude, W) circularly
 and the second-to-last (latitude, H) with zeros, as an ordinary convolution does. A field rolled in longitude (by a multiple of the total
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -104,6 +108,204 @@ class ResBlock(nn.Module):
 def time_map(t: Tensor, like: Tensor) -> Tensor:
     """A ``(b, 1, h, w)`` map holding each sample's ``t`` (``t`` is ``(b,)``)."""
     return t.to(like.dtype).view(-1, 1, 1, 1).expand(like.shape[0], 1, *like.shape[-2:])
+
+
+# -- the temporal network's modules (XVFI-like) -------------------------------------------
+
+class FeatureEncoder(nn.Module):
+    """Frame ``(b, c, h, w)`` -> features ``(b, nf, h/stride, w/stride)``, shared by all scales."""
+
+    def __init__(self, cin: int, nf: int, stride: int, blocks: int) -> None:
+        super().__init__()
+        layers = [conv_act(cin, nf)]
+        layers += [conv_act(nf, nf, stride=2) for _ in range(int(math.log2(stride)))]
+        layers += [ResBlock(nf) for _ in range(blocks)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        return self.body(x)
+
+
+class FlowNet(nn.Module):
+    """Flow update ``(b, cin, h, w) -> (b, 4, h, w)`` by dilated periodic convolutions.
+
+    The output layer starts at zero, so an untrained net keeps the flows it is given.
+    """
+
+    def __init__(self, cin: int, width: int, layers: int) -> None:
+        super().__init__()
+        body = [conv_act(cin, width)]
+        body += [conv_act(width, width, dilation=2 ** (i % 3)) for i in range(layers)]
+        self.body = nn.Sequential(*body)
+        self.out = LonConv2d(width, 4, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        return self.out(self.body(x))
+
+
+class RefineUNet(nn.Module):
+    """U-Net giving the occlusion logit and residual from frames, warped frames, flows and t.
+
+    Args:
+        cin: channels of the scale-resolution input.
+        cout: output channels (1 logit + the frame's channels).
+        width: channels of level 0; level ``l`` has ``width * 2**l``.
+        depth: number of levels.
+        feat_ch: channels of the encoder features joining at level ``log2(feat_stride)``.
+        feat_stride: their downsampling relative to the input.
+    """
+
+    def __init__(self, cin: int, cout: int, width: int, depth: int, feat_ch: int, feat_stride: int) -> None:
+        super().__init__()
+        ch = [width * 2**level for level in range(depth)]
+        self.inject_level = int(math.log2(feat_stride))
+        self.down = nn.ModuleList()
+        for level in range(depth):
+            first = conv_act(cin, ch[0]) if level == 0 else conv_act(ch[level - 1], ch[level], stride=2)
+            self.down.append(nn.Sequential(first, conv_act(ch[level], ch[level])))
+        self.inject = nn.Conv2d(feat_ch, ch[self.inject_level], 1)
+        self.up = nn.ModuleList(
+            nn.Sequential(conv_act(ch[level + 1] + ch[level], ch[level]), conv_act(ch[level], ch[level]))
+            for level in reversed(range(depth - 1))
+        )
+        self.out = LonConv2d(ch[0], cout, 3, padding=1)
+        nn.init.zeros_(self.out.weight)  # untrained: mask 0.5, no residual
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: Tensor, feats: Tensor) -> Tensor:  # noqa: D102
+        skips = []
+        for level, block in enumerate(self.down):
+            x = block(x)
+            if level == self.inject_level:
+                x = x + self.inject(feats)
+            skips.append(x)
+        for i, block in enumerate(self.up):
+            skip = skips[-2 - i]
+            x = block(torch.cat([upsample_periodic(x, 2), skip], 1))
+        return self.out(x)
+
+
+# -- the spatial network's modules (ABPN-like) ---------------------------------------------
+
+def up_layer(cin: int, cout: int, factor: int) -> nn.Sequential:
+    """``(b, cin, h, w) -> (b, cout, factor*h, factor*w)``: periodic transposed conv + PReLU."""
+    return nn.Sequential(
+        LonConvTranspose2d(cin, cout, factor + 2, stride=factor, padding=1), nn.PReLU(cout)
+    )
+
+
+def down_layer(cin: int, cout: int, factor: int) -> nn.Sequential:
+    """``(b, cin, factor*h, factor*w) -> (b, cout, h, w)``: periodic strided conv + PReLU."""
+    return nn.Sequential(LonConv2d(cin, cout, factor + 2, stride=factor, padding=1), nn.PReLU(cout))
+
+
+def conv3(cin: int, cout: int) -> nn.Sequential:
+    """Periodic 3x3 conv + PReLU."""
+    return nn.Sequential(LonConv2d(cin, cout, 3, padding=1), nn.PReLU(cout))
+
+
+def fuse(cin: int, cout: int) -> nn.Sequential:
+    """1x1 conv + PReLU (dense fusion of concatenated stage outputs)."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 1), nn.PReLU(cout))
+
+
+class UpProjection(nn.Module):
+    """Enhanced up-projection: LR features ``(b, nf, h, w)`` -> HR ``(b, nf, 3h, 3w)``.
+
+    ``H0 = up(L)``; the LR residue ``E = down(H0) - L`` of projecting back is refined by
+    a 3x3 conv (the "enhanced" part) and its upsampling corrects ``H0``:
+    ``H = H0 + up'(conv(E))``.
+    """
+
+    def __init__(self, nf: int, factor: int) -> None:
+        super().__init__()
+        self.up0 = up_layer(nf, nf, factor)
+        self.down = down_layer(nf, nf, factor)
+        self.refine = conv3(nf, nf)
+        self.up1 = up_layer(nf, nf, factor)
+
+    def forward(self, low: Tensor) -> Tensor:  # noqa: D102
+        high = self.up0(low)
+        return high + self.up1(self.refine(self.down(high) - low))
+
+
+class DownProjection(nn.Module):
+    """Enhanced down-projection: HR features ``(b, nf, 3h, 3w)`` -> LR ``(b, nf, h, w)``.
+
+    ``L0 = down(H)``; the HR residue ``E = up(L0) - H`` is refined and projected down:
+    ``L = L0 + down'(conv(E))``.
+    """
+
+    def __init__(self, nf: int, factor: int) -> None:
+        super().__init__()
+        self.down0 = down_layer(nf, nf, factor)
+        self.up = up_layer(nf, nf, factor)
+        self.refine = conv3(nf, nf)
+        self.down1 = down_layer(nf, nf, factor)
+
+    def forward(self, high: Tensor) -> Tensor:  # noqa: D102
+        low = self.down0(high)
+        return low + self.down1(self.refine(self.up(low) - high))
+
+
+class SpatialAttention(nn.Module):
+    """Spatial attention block: cross-correlation of LR features at two stages.
+
+    Queries come from the current stage ``x``, keys and values from an earlier stage
+    ``ref``; every position attends to every position of the patch
+    (``torch.nn.functional.scaled_dot_product_attention``, memory-efficient kernels, so the
+    ``(hw)^2`` map is never stored). 1x1 projections only: rolling the patch in longitude
+    rolls the output. The output projection starts at zero (identity block).
+
+    Args:
+        nf: feature channels; key_ch: query/key channels.
+    """
+
+    def __init__(self, nf: int, key_ch: int) -> None:
+        super().__init__()
+        self.query = nn.Conv2d(nf, key_ch, 1)
+        self.key = nn.Conv2d(nf, key_ch, 1)
+        self.value = nn.Conv2d(nf, nf, 1)
+        self.out = nn.Conv2d(nf, nf, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: Tensor, ref: Tensor) -> Tensor:
+        """``x, ref (b, nf, h, w) -> (b, nf, h, w)``."""
+        b, c, h, w = x.shape
+        q = self.query(x).flatten(2).transpose(1, 2).unsqueeze(1)  # (b, 1, hw, k)
+        k = self.key(ref).flatten(2).transpose(1, 2).unsqueeze(1)
+        v = self.value(ref).flatten(2).transpose(1, 2).unsqueeze(1)  # (b, 1, hw, nf)
+        y = F.scaled_dot_product_attention(q, k, v)[:, 0].transpose(1, 2).reshape(b, c, h, w)
+        return x + self.out(y)
+
+
+class BackProjectionRefine(nn.Module):
+    """Refined back projection: correct the SR image by its mismatch with the LR input.
+
+    ``E = D(sr) - lr`` with a learned degradation ``D`` (strided conv); the correction is
+    ``sr - U(E)`` with a learned up-projection ``U`` whose last layer starts at zero.
+
+    Args:
+        channels: image channels; width: hidden channels; factor: scale factor.
+    """
+
+    def __init__(self, channels: int, width: int, factor: int) -> None:
+        super().__init__()
+        self.degrade = nn.Sequential(
+            down_layer(channels, width, factor), LonConv2d(width, channels, 3, padding=1)
+        )
+        self.project = nn.Sequential(
+            up_layer(channels, width, factor), LonConv2d(width, channels, 3, padding=1)
+        )
+        nn.init.zeros_(self.project[-1].weight)
+        nn.init.zeros_(self.project[-1].bias)
+
+    def forward(self, sr: Tensor, lr: Tensor) -> Tensor:
+        """``sr (b, c, 3h, 3w)``, ``lr (b, c, h, w)`` -> refined ``(b, c, 3h, 3w)``."""
+        return sr - self.project(self.degrade(sr) - lr)
 
 
 __all__ = [

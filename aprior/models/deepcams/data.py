@@ -120,12 +120,14 @@ class Normalisation:
     Attributes:
         scale: ug m-3, > 0.
         mean, std: of ``log1p(c / scale)`` over the training frames (std > 0).
+        max: the largest training value (ug m-3); NaN when not recorded (older weights).
     """
 
     scale: float = 10.0
     mean: float = 0.0
     std: float = 1.0
     kind: str = "log1p-zscore"
+    max: float = float("nan")
 
     def __post_init__(self) -> None:
         if self.kind != "log1p-zscore":
@@ -152,7 +154,7 @@ class Normalisation:
     @classmethod
     def from_dict(cls, d: dict) -> Normalisation:
         try:
-            return cls(**{k: d[k] for k in ("scale", "mean", "std", "kind") if k in d})
+            return cls(**{k: d[k] for k in ("scale", "mean", "std", "kind", "max") if k in d})
         except TypeError as exc:
             raise ConfigError(f"bad normalisation record {d!r}") from exc
 
@@ -162,7 +164,9 @@ class Normalisation:
         if not len(frames):
             raise ConfigError("no frames to fit the normalisation on")
         logs = np.concatenate([np.log1p(np.asarray(f, np.float64).ravel() / scale) for f in frames])
-        return cls(scale=float(scale), mean=float(logs.mean()), std=float(max(logs.std(), 1e-6)))
+        top = float(scale * np.expm1(logs.max()))
+        return cls(scale=float(scale), mean=float(logs.mean()), std=float(max(logs.std(), 1e-6)),
+                   max=top)
 
 
 # -- held-out days and pairs -------------------------------------------------------------

@@ -37,15 +37,15 @@ import torch
 from torch import Tensor, nn
 
 from aprior.errors import ConfigError
-from aprior.models.deepcams.blocks import LonConv2d
-from aprior.models.deepcams.grid import pad_lat, resolve_lat_pad, upsample_bicubic_cells
-from aprior.models.deepcams.spatial_parts import (
+from aprior.models.deepcams.blocks import (
     BackProjectionRefine,
     DownProjection,
+    LonConv2d,
     SpatialAttention,
     UpProjection,
     fuse,
 )
+from aprior.models.deepcams.grid import pad_lat, resolve_lat_pad, upsample_bicubic_cells
 from aprior.models.summary import ModelSummary, count_parameters
 
 log = logging.getLogger(__name__)

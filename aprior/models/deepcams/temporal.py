@@ -42,11 +42,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aprior.models.deepcams.blocks import resize_flow, time_map
+from aprior.models.deepcams.blocks import FeatureEncoder, FlowNet, RefineUNet, resize_flow, time_map
 from aprior.models.deepcams.flow import blend, reverse_flows
 from aprior.models.deepcams.grid import warp
 from aprior.models.deepcams.temporal_config import PRESETS, TemporalConfig
-from aprior.models.deepcams.temporal_parts import FeatureEncoder, FlowNet, RefineUNet
 from aprior.models.summary import ModelSummary, count_parameters
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,219 @@
+"""Loaded DeepCAMS stages and what each does to whole frames (ug m-3 in, ug m-3 out).
+
+Each stage normalises its input and inverts its output with the normalisation stored in
+its weights file. Without a weights path the bundled demo weights are used
+(``aprior/models/deepcams/weights/{temporal,spatial}-demo.pt``): they were trained on a
+SYNTHETIC world and say so in their metadata, and so does everything made with them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import ExitStack
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from aprior.errors import InputFileError, ProfileFieldError
+from aprior.models.checkpoint import load_weights, weights_hash
+from aprior.models.deepcams.data import Normalisation
+from aprior.models.deepcams.training import build_network, check_stage, config_from_metadata
+from aprior.models.engine import resolve_device
+
+log = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+#: stage -> file name of the bundled demo weights (package data)
+BUNDLED = {"temporal": "temporal-demo.pt", "spatial": "spatial-demo.pt"}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A loaded DeepCAMS stage: the network (eval mode, on its device) and its records.
+
+    Attributes:
+        stage: "temporal" or "spatial".
+        net: the network.
+        norm: the normalisation its weights were trained with.
+        metadata: the weights file's metadata.
+        path: the weights file ("bundled:<name>" for the demo weights).
+        sha256: SHA-256 of the weights file.
+    """
+
+    stage: str
+    net: nn.Module
+    norm: Normalisation
+    metadata: dict
+    path: str
+    sha256: str
+
+    @property
+    def synthetic(self) -> bool:
+        """True when the weights were trained on a synthetic world."""
+        return str(self.metadata.get("trained_on", "")).startswith("SYNTHETIC")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def describe(self) -> dict:
+        """JSON-able facts for provenance records."""
+        return {"model": self.metadata.get("model"), "preset": self.metadata.get("preset"),
+                "weights": self.path, "sha256": self.sha256,
+                "trained_on": self.metadata.get("trained_on", "unknown")}
+
+
+def stage_from_state(stage: str, state: dict, metadata: dict, device: str | torch.device = "cpu",
+                     path: str = "<memory>", sha256: str = "") -> Stage:
+    """A :class:`Stage` from a state dict and its metadata (weights file contents)."""
+    check_stage(stage)
+    if metadata.get("model") != f"deepcams-{stage}":
+        raise InputFileError(f"holds a {metadata.get('model')!r} model, not deepcams-{stage}", path)
+    if "normalisation" not in metadata or "config" not in metadata:
+        raise InputFileError("lacks the config or normalisation record of a DeepCAMS stage", path)
+    net = build_network(stage, config_from_metadata(stage, metadata["config"]))
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise InputFileError(f"does not fit the {stage} network of its own config "
+                             f"({str(exc).splitlines()[0]})", path) from exc
+    dev = resolve_device(device) if isinstance(device, str) else device
+    net = net.to(dev).eval()
+    return Stage(stage, net, Normalisation.from_dict(metadata["normalisation"]), metadata, path, sha256)
+
+
+def load_stage(stage: str, path: PathLike | None = None, device: str | torch.device = "auto") -> Stage:
+    """Load a stage's weights (``None``: the bundled demo weights) onto ``device``."""
+    check_stage(stage)
+    with ExitStack() as stack:
+        if path is None:
+            ref = resources.files("aprior.models.deepcams") / "weights" / BUNDLED[stage]
+            real = stack.enter_context(resources.as_file(ref))
+            if not Path(real).is_file():
+                raise InputFileError(f"the bundled {stage} demo weights are missing from the "
+                                     "installation; pass weights explicitly", real)
+            shown = f"bundled:{BUNDLED[stage]}"
+        else:
+            real, shown = Path(path), str(path)
+        state, meta = load_weights(real)
+        return stage_from_state(stage, state, meta, device, shown, weights_hash(real))
+
+
+def _as_tensor(frames: np.ndarray, stage: Stage) -> torch.Tensor:
+    x = torch.from_numpy(np.ascontiguousarray(frames, np.float32))[:, None]
+    return stage.norm.forward(x).to(stage.device)
+
+
+@torch.no_grad()
+def interpolate_hours(temporal: Stage, g0: np.ndarray, g1: np.ndarray, ts: list[float],
+                      chunk: int = 4) -> np.ndarray:
+    """Frames at fractions ``ts`` between ``g0`` and ``g1``.
+
+    Args:
+        g0, g1: ``(n, h, w)`` ug m-3 node-grid frames (periodic longitude).
+        ts: fractions in (0, 1).
+
+    Returns:
+        ``(n, len(ts), h, w)`` float32 ug m-3.
+    """
+    from aprior.models.deepcams.temporal import interpolate_frames
+
+    out = []
+    for a in range(0, g0.shape[0], chunk):
+        x0, x1 = _as_tensor(g0[a:a + chunk], temporal), _as_tensor(g1[a:a + chunk], temporal)
+        y = interpolate_frames(temporal.net, x0, x1, ts)
+        out.append(temporal.norm.inverse(y.float()).cpu().numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+#: coarse nodes of context around each spatial tile
+SPATIAL_HALO = 4
+
+
+def spatial_tile(spatial: Stage) -> int:
+    """Coarse nodes per tile side so that a tile with its halo is the training crop size
+    (the attention then sees as many positions as in training); 24 without a record."""
+    patch = int(spatial.metadata.get("data", {}).get("spec", {}).get("spatial_patch", 32))
+    return max(patch - 2 * SPATIAL_HALO, 8)
+
+
+@torch.no_grad()
+def upscale_baseline(method: str, coarse: np.ndarray, lat: np.ndarray | None = None,
+                     lat_pad: str = "auto") -> np.ndarray:
+    """``"bicubic"`` or ``"area"`` (conserving) upsampling of coarse node frames.
+
+    Args:
+        coarse: ``(n, h, w)`` ug m-3, periodic longitude.
+        lat: ``(h,)`` node latitudes (area weights; None = pole to pole).
+
+    Returns:
+        ``(n, 3(h-1)+1, 3w)`` float32 ug m-3.
+    """
+    from aprior.models.deepcams.grid import upsample_area, upsample_bicubic
+
+    x = torch.from_numpy(np.ascontiguousarray(coarse, np.float32))
+    if method == "bicubic":
+        return upsample_bicubic(x, 3, lat_pad).numpy()
+    if method == "area":
+        return upsample_area(x, 3, lat, lat_pad).numpy()
+    raise ValueError(f"unknown upsampling {method!r}")
+
+
+@torch.no_grad()
+def upscale_frames(spatial: Stage, coarse: np.ndarray, chunk: int = 2,
+                   lat_pad: str = "auto") -> np.ndarray:
+    """Coarse node frames ``(n, h, w)`` ug m-3 (periodic longitude) -> fine
+    ``(n, 3(h-1)+1, 3w)`` ug m-3.
+
+    Tiles of :func:`spatial_tile` nodes with a halo of :data:`SPATIAL_HALO` nodes;
+    ``lat_pad`` as in :mod:`aprior.models.deepcams.grid`.
+    """
+    from aprior.models.deepcams.spatial import upscale_nodes
+
+    tile = spatial_tile(spatial)
+    out = []
+    for a in range(0, coarse.shape[0], chunk):
+        y = upscale_nodes(spatial.net, _as_tensor(coarse[a:a + chunk], spatial), tile=tile,
+                          halo=SPATIAL_HALO, lat_pad=lat_pad)
+        out.append(spatial.norm.inverse(y.float())[:, 0].cpu().numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+def hourly_coarse(temporal: Stage | None, frames: np.ndarray, times: np.ndarray, *,
+                  gap: int = 3, interpolate=None) -> tuple[np.ndarray, np.ndarray]:
+    """3-hourly coarse frames -> hourly coarse frames (the temporal step).
+
+    Args:
+        temporal: the temporal stage (or None with ``interpolate`` given).
+        frames: ``(n, h, w)`` ug m-3 at ``times`` ``(n,)`` datetime64, every ``gap`` hours.
+        interpolate: optional ``f(g0, g1, ts) -> (n, len(ts), h, w)`` replacing the
+            network (the linear baseline in evaluation).
+
+    Returns:
+        ``(m, h, w)`` frames at the ``m = gap*(n-1)+1`` hourly ``times``; the given frames
+        are kept at their hours.
+    """
+    times = np.asarray(times).astype("datetime64[h]")
+    n = frames.shape[0]
+    if n > 1 and not np.all(np.diff(times) == np.timedelta64(gap, "h")):
+        raise ProfileFieldError(f"the coarse frames must be {gap}-hourly and consecutive; got "
+                                f"times {', '.join(str(t) for t in times)}")
+    if n == 1:
+        return frames.copy(), times.copy()
+    ts = [k / gap for k in range(1, gap)]
+    if interpolate is None:
+        mid = interpolate_hours(temporal, frames[:-1], frames[1:], ts)
+    else:
+        mid = interpolate(frames[:-1], frames[1:], ts)
+    out = np.empty((gap * (n - 1) + 1,) + frames.shape[1:], np.float32)
+    out[::gap] = frames
+    for k in range(1, gap):
+        out[k::gap] = mid[:, k - 1]
+    hours = times[0] + np.arange(out.shape[0]).astype("timedelta64[h]")
+    return out, hours
