@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from aprior.cli._common import console, handle_errors
+from aprior.cli._common import QUIET_HELP, VERBOSE_HELP, console, handle_errors, setup_logging
 from aprior.errors import ConfigError
 from aprior.grids.regions import load_region
 from aprior.inputs import fetch as fetch_lib
@@ -59,8 +59,11 @@ def register(app: typer.Typer) -> None:
             "--cams-product", help="cams: 'reanalysis' (monthly) or 'analysis' (daily).")] = "reanalysis",
         cams_type: Annotated[str, typer.Option(
             "--cams-type", help="cams reanalysis: 'validated' or 'interim'.")] = "validated",
+        verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help=VERBOSE_HELP)] = 0,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
     ) -> None:
-        """Download inputs from the Copernicus CDS/ADS (needs: pip install 'aprior\\[fetch]')."""
+        """Download inputs from the Copernicus CDS/ADS (needs: pip install 'aprior[fetch]')."""
+        setup_logging(verbose, quiet)
         first, last = _date(start, "--start"), _date(end, "--end")
         bbox = load_region(region).bbox
         options = {"cams_product": cams_product, "kind": cams_type} if product is Product.cams else {}
@@ -69,10 +72,13 @@ def register(app: typer.Typer) -> None:
         if dry_run:
             typer.echo(json.dumps([r.to_json(cache_dir) for r in requests], indent=2))
             return
-        console.print(f"{len(requests)} request(s) for {product.value}, cache {cache_dir}", highlight=False)
+        if not quiet:
+            console.print(f"{len(requests)} request(s) for {product.value}, cache {cache_dir}",
+                          highlight=False)
 
         def done(path: Path, fresh: bool) -> None:
-            console.print(f"{'downloaded' if fresh else 'cached    '} {path}", highlight=False)
+            if not quiet:
+                console.print(f"{'downloaded' if fresh else 'cached    '} {path}", highlight=False)
 
         paths = fetch_lib.download(requests, cache_dir, on_done=done)
         for p in paths:

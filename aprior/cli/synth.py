@@ -7,7 +7,16 @@ from pathlib import Path
 
 import typer
 
-from aprior.cli._common import console, handle_errors, progress_bar, setup_logging
+from aprior.cli._common import (
+    QUIET_HELP,
+    THREADS_HELP,
+    VERBOSE_HELP,
+    apply_threads,
+    console,
+    handle_errors,
+    progress_bar,
+    setup_logging,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -24,9 +33,10 @@ def register(app: typer.Typer) -> None:
         day_step: int = typer.Option(1, "--day-step", help="Make every N-th day of the period only, each with its own chemistry spin-up (for long training worlds)."),
         s5p: bool = typer.Option(True, "--s5p/--no-s5p", help="Write the Sentinel-5P orbits."),
         s5p_noise: float = typer.Option(0.0, "--s5p-noise", help="Relative noise on the synthetic S5P columns."),
+        threads: int = typer.Option(0, "--threads", "-j", help=THREADS_HELP),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace the synthetic world already in --out."),
-        verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+        verbose: int = typer.Option(0, "--verbose", "-v", count=True, help=VERBOSE_HELP),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     ) -> None:
         """Write a SYNTHETIC world: ERA5, CAMS, EEA, static maps, PM2.5 and S5P files made
         from a known 3D NO2 truth, which is kept apart under OUT/truth/.
@@ -36,6 +46,7 @@ def register(app: typer.Typer) -> None:
         from aprior.synth import SynthConfig, generate_world
 
         setup_logging(verbose, quiet)
+        apply_threads(threads)
         kw: dict = {"seed": seed, "region": region, "s5p": s5p, "s5p_noise_rel": s5p_noise}
         if start is not None:
             kw["start"] = start

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aprior import __version__
-from aprior._io import atomic_path
+from aprior._io import atomic_path, probe_writable
 from aprior.errors import InputFileError, OutputExistsError
 from aprior.inputs.world import MANIFEST_NAME, WARNING, open_world
 
@@ -87,13 +87,12 @@ PARTIAL_MARKER = ".aprior-synth-partial"
 _OUR_DIRS = ("static", "flights", "era5", "cams_eu", "eea", "pm25", "s5p", "truth")
 
 
-def prepare_output(out: Path, overwrite: bool) -> None:
-    """Refuse a non-empty ``out`` unless ``overwrite``; then only replace an earlier world.
+def check_output_dir(out: Path, overwrite: bool) -> None:
+    """Refuse, before any work, an ``out`` that this run may not fill.
 
-    With ``overwrite``, a directory holding a world (a ``manifest.json`` marked synthetic)
-    has that world's files removed first, and one holding an unfinished world (the
-    :data:`PARTIAL_MARKER` file of an interrupted run) has the world's directories
-    removed; any other non-empty directory is refused.
+    ``out`` may be absent or empty; with ``overwrite`` it may hold a synthetic world (or
+    the unfinished world of an older aprior, marked by :data:`PARTIAL_MARKER`); anything
+    else is refused. Its parent must be writable.
     """
     if out.exists() and not out.is_dir():
         raise OutputExistsError("exists and is not a directory", out)
@@ -101,28 +100,56 @@ def prepare_output(out: Path, overwrite: bool) -> None:
         if not overwrite:
             raise OutputExistsError("exists and is not empty; pass --overwrite to replace the "
                                     "synthetic world in it", out)
-        if (out / PARTIAL_MARKER).is_file():
-            log.info("removing the unfinished synthetic world in %s", out)
-            for sub in _OUR_DIRS:
-                if (out / sub).is_dir():
-                    shutil.rmtree(out / sub)
-            for name in (MANIFEST_NAME, "README.txt", PARTIAL_MARKER):
-                (out / name).unlink(missing_ok=True)
-        else:
+        if not (out / PARTIAL_MARKER).is_file():
             try:
-                old = open_world(out)
+                open_world(out)
             except InputFileError:
                 raise OutputExistsError("is not empty and holds no synthetic world; refusing to "
                                         "write into it even with --overwrite", out) from None
-            (out / MANIFEST_NAME).unlink()
-            for e in old.manifest["files"]:
-                (out / e["path"]).unlink(missing_ok=True)
-            for sub in _OUR_DIRS:
-                p = out / sub
-                if p.is_dir() and not any(f.is_file() for f in p.rglob("*")):
-                    shutil.rmtree(p)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / PARTIAL_MARKER).write_text("an 'aprior synth' run is writing (or was interrupted)\n")
+    parent = out.parent if out.parent != Path("") else Path(".")
+    if not parent.exists():
+        raise OutputExistsError("the parent directory does not exist", parent)
+    probe_writable(parent)
+
+
+def prepare_output(out: Path, overwrite: bool) -> None:
+    """Empty ``out`` of an earlier world (checked by :func:`check_output_dir`).
+
+    A directory holding a world (a ``manifest.json`` marked synthetic) has that world's
+    files removed, one holding an unfinished world of an older aprior (the
+    :data:`PARTIAL_MARKER` file) has the world's directories removed.
+    """
+    check_output_dir(out, overwrite)
+    if not (out.is_dir() and any(out.iterdir())):
+        return
+    if (out / PARTIAL_MARKER).is_file():
+        log.info("removing the unfinished synthetic world in %s", out)
+        for sub in _OUR_DIRS:
+            if (out / sub).is_dir():
+                shutil.rmtree(out / sub)
+        for name in (MANIFEST_NAME, "README.txt", PARTIAL_MARKER):
+            (out / name).unlink(missing_ok=True)
+        return
+    old = open_world(out)
+    (out / MANIFEST_NAME).unlink()
+    for e in old.manifest["files"]:
+        (out / e["path"]).unlink(missing_ok=True)
+    for sub in _OUR_DIRS:
+        p = out / sub
+        if p.is_dir() and not any(f.is_file() for f in p.rglob("*")):
+            shutil.rmtree(p)
+
+
+def publish(staged: Path, out: Path) -> None:
+    """Move a complete world from its staging directory to ``out`` (absent or emptied by
+    :func:`prepare_output`); the manifest moves last, so ``out`` is a world only when whole."""
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    if not out.exists():
+        staged.rename(out)
+        return
+    for entry in sorted(staged.iterdir(), key=lambda e: e.name == MANIFEST_NAME):
+        entry.rename(out / entry.name)
 
 
 def _write_text(path: Path, text: str) -> None:

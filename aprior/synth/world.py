@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aprior._io import staging_dir
 from aprior.a_priori.cams_eu import write_cams_eu
 from aprior.a_priori.cf_field import write_cf_field
 from aprior.a_priori.field import ProfileField
@@ -48,9 +49,10 @@ from aprior.synth.files import (
     write_truth_stations,
 )
 from aprior.synth.manifest import (
-    PARTIAL_MARKER,
     ManifestBuilder,
+    check_output_dir,
     prepare_output,
+    publish,
     write_readmes,
 )
 from aprior.synth.meteo import Era5Day, Meteo, era5_axes
@@ -102,11 +104,25 @@ class Domain:
 
 def generate_world(out_dir: str | Path, cfg: SynthConfig | None = None, *, overwrite: bool = False,
                    progress: Progress | None = None) -> Path:
-    """Write the synthetic world of ``cfg`` into ``out_dir``; returns the manifest path."""
+    """Write the synthetic world of ``cfg`` into ``out_dir``; returns the manifest path.
+
+    The world is written into a staging directory beside ``out_dir`` and moved into place
+    when complete (replacing an earlier world with ``overwrite``), so an interrupted run
+    leaves nothing behind (see :func:`aprior.synth.manifest.prepare_output`).
+    """
     cfg = cfg or SynthConfig()
-    root = Path(out_dir)
+    final = Path(out_dir)
     dom = Domain.from_config(cfg)
-    prepare_output(root, overwrite)
+    check_output_dir(final, overwrite)
+    with staging_dir(final) as root:
+        manifest = _generate_into(root, cfg, dom, progress)
+        prepare_output(final, overwrite)
+        publish(root, final)
+    log.info("synthetic world written to %s", final)
+    return final / manifest.name
+
+
+def _generate_into(root: Path, cfg: SynthConfig, dom: Domain, progress: Progress | None) -> Path:
     rec = ManifestBuilder(root)
     write_readmes(root, rec, f"seed {cfg.seed}, region {cfg.region}, {cfg.start} to {cfg.end}.")
     say = progress or (lambda what, i, n: None)
@@ -128,8 +144,7 @@ def generate_world(out_dir: str | Path, cfg: SynthConfig | None = None, *, overw
             "pressure_levels_hpa": list(cfg.pressure_levels_hpa),
             "n_stations": int(len(run.stations.meta))}
     manifest = rec.write(cfg.to_dict(), info)
-    (root / PARTIAL_MARKER).unlink()
-    log.info("synthetic world written to %s: %d files", root, len(rec.entries))
+    log.debug("synthetic world staged in %s: %d files", root, len(rec.entries))
     return manifest
 
 

@@ -396,7 +396,7 @@ def test_flight_counts_follow_weekdays_and_covid():
     np.testing.assert_array_equal(f["DE"], flights(0, days)["DE"])
 
 
-def test_an_interrupted_world_can_be_overwritten(tmp_path, monkeypatch):
+def test_an_interrupted_world_leaves_nothing_and_old_partial_worlds_are_replaced(tmp_path, monkeypatch):
     from aprior.synth import manifest as manifest_mod
     from aprior.synth import world as world_mod
 
@@ -410,10 +410,16 @@ def test_an_interrupted_world_can_be_overwritten(tmp_path, monkeypatch):
     monkeypatch.setattr(world_mod, "write_eea", boom)
     with pytest.raises(RuntimeError):
         generate_world(out, cfg)
-    assert (out / manifest_mod.PARTIAL_MARKER).is_file() and not (out / "manifest.json").exists()
+    # nothing of the interrupted run is left: no world, no staging directory
+    assert not out.exists() and list(tmp_path.iterdir()) == []
     with pytest.raises(InputFileError):
         open_world(out)
     monkeypatch.undo()
+    generate_world(out, cfg)
+    assert not (out / manifest_mod.PARTIAL_MARKER).exists() and open_world(out).manifest["synthetic"]
+    # an unfinished world of an older aprior (marker file) is replaced with --overwrite
+    (out / manifest_mod.PARTIAL_MARKER).write_text("old")
+    (out / "manifest.json").unlink()
     generate_world(out, cfg, overwrite=True)
     assert not (out / manifest_mod.PARTIAL_MARKER).exists() and open_world(out).manifest["synthetic"]
 
