@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from aprior._io import probe_writable
 from aprior.cli._common import console, handle_errors, progress_bar, setup_logging
 from aprior.errors import ConfigError
 
@@ -103,6 +104,7 @@ def register(app: typer.Typer) -> None:
             epochs=epochs, lr=lr, batch_size=batch_size, micro_batch=micro_batch,
             max_batches=max_batches, patience=patience, seed=seed, device=device, amp=amp,
             num_workers=num_workers)
+        probe_writable(out if out.is_dir() else out.parent)  # before any data is read
         t0 = time.perf_counter()
         with progress_bar(not quiet) as bar:
             show = _Progress(bar, quiet)

@@ -16,7 +16,6 @@ import logging
 import os
 import platform
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from aprior import __version__
+from aprior._io import make_staging_dir, probe_writable
 from aprior.compare import maps, outputs, reading, report, sources, summarise
 from aprior.compare.binning import GridAccumulator, lonlat_grid
 from aprior.compare.plan import CompareConfig, Plan, short_label
@@ -87,6 +87,7 @@ def _check_out(out_dir: Path, overwrite: bool, inputs: Sequence[Path]) -> None:
         if root in p.resolve().parents:
             raise AprioriError("lies inside the output directory, which would be replaced; "
                                "choose another --out", p)
+    probe_writable(out_dir.parent)
 
 
 def _labels(cfg: CompareConfig, primary, against) -> dict[str, str]:
@@ -273,7 +274,7 @@ def compare(files: Sequence[str | PathLike[str]], out_dir: str | PathLike[str],
     synthetic = any(s.synthetic for s in [*primary, *(m for m in mates if m is not None)]) \
         or bool(truth_paths)  # truth exists only for synthetic worlds
 
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    stage = make_staging_dir(out)
     try:
         with PixelStats(plan.quantities(), [k for k, _ in regions], stage / ".spill") as stats:
             acc = GridAccumulator(grid, plan.map_names())
