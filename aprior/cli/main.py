@@ -6,6 +6,7 @@ Each command module exposes ``register(app)``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 import typer
@@ -55,5 +56,35 @@ for _mod in COMMAND_MODULES:
     importlib.import_module(_mod).register(app)
 
 
+def _click_error(name: str) -> type[Exception]:
+    """The click exception class ``name`` of the click that typer uses (typer vendors it)."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+
+
 def main() -> None:
-    app()
+    """Run the tool; usage errors (a missing or malformed option) are one line and exit 2."""
+    from aprior.cli._common import fail
+
+    usage_error, click_exception = _click_error("UsageError"), _click_error("ClickException")
+    message, code = None, 0
+    try:
+        rv = app(standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except typer.Abort:
+        message, code = "interrupted", 130
+    except usage_error as exc:
+        ctx = exc.ctx  # type: ignore[attr-defined]
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            typer.echo(ctx.get_help())
+            raise SystemExit(0) from None
+        name = ctx.command_path.replace("python -m aprior", "aprior") if ctx is not None else "aprior"
+        message = f"{exc.format_message()} (see '{name} --help')"  # type: ignore[attr-defined]
+        code = exc.exit_code  # type: ignore[attr-defined]
+    except click_exception as exc:
+        message, code = exc.format_message(), exc.exit_code  # type: ignore[attr-defined]
+    except typer.Exit as exc:
+        code = exc.exit_code
+    if message is not None:
+        with contextlib.suppress(typer.Exit):
+            fail(message, code)
+    raise SystemExit(code)
