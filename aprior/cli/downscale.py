@@ -28,8 +28,8 @@ def _inputs(cams: list[Path] | None) -> tuple[list[Path], bool]:
 
     world = default_world()
     if world is None:
-        raise InputFileError("no --cams files given and no bundled demo world (fixtures/world) found; "
-                             "pass the EAC4 files with --cams")
+        raise InputFileError("no --eac4 files given and no bundled demo world (fixtures/world) found; "
+                             "pass the EAC4 files with --eac4")
     data = open_pm25_data(world)
     if not data.eac4_files:
         raise InputFileError("the demo world has no EAC4-like PM2.5 file", world)
@@ -42,13 +42,13 @@ def register(app: typer.Typer) -> None:
     def downscale(
         date: str = typer.Option(..., "--date", help="UTC day to downscale, YYYY-MM-DD.", show_default=False),
         out: Path = typer.Option(..., "--out", "-o", help="Output netCDF file (pm25, ug m-3, hourly 0.25 degree).", show_default=False),
-        cams: list[Path] = typer.Option(None, "--cams", help="CAMS EAC4 pm2p5 netCDF file (global or a regional area, float or int16-packed); repeat for several (add the next day's file to fill 21-23 UTC). Default: the bundled SYNTHETIC demo world.", show_default=False),
+        cams: list[Path] = typer.Option(None, "--eac4", help="CAMS EAC4 pm2p5 netCDF file (global or a regional area, float or int16-packed); repeat for several (add the next day's file to fill 21-23 UTC). Default: the bundled SYNTHETIC demo world.", show_default=False),
         temporal: str = typer.Option("linear", "--temporal", help="Temporal step: network (the XVFI-like stage) or linear (the default: it wins on held-out data, docs/deepcams.md)."),
         spatial: str = typer.Option("area", "--spatial", help="Spatial step: network (the ABPN-like stage), bicubic or area (area-conserving, the default: it wins on held-out data)."),
         temporal_weights: Path = typer.Option(None, "--temporal-weights", help="Temporal-stage weights for --temporal network (default: the bundled demo weights, trained on a SYNTHETIC world).", show_default=False),
         spatial_weights: Path = typer.Option(None, "--spatial-weights", help="Spatial-stage weights for --spatial network (default: the bundled demo weights, trained on a SYNTHETIC world).", show_default=False),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-        threads: int = typer.Option(0, "--threads", help=THREADS_HELP),
+        threads: int = typer.Option(0, "--threads", "-j", help=THREADS_HELP),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no summary."),
@@ -94,3 +94,37 @@ def register(app: typer.Typer) -> None:
             if pipeline.synthetic or synthetic:
                 console.print("[bold]SYNTHETIC: made with weights trained on a synthetic world "
                               "or from synthetic input; not a product of real data.[/]", highlight=False)
+
+    @app.command("synth-pm25")
+    @handle_errors
+    def synth_pm25(
+        out: Path = typer.Option(..., "--out", "-o", help="Directory for the PM2.5 world (new or empty).", show_default=False),
+        seed: int = typer.Option(0, "--seed", help="World seed: the same seed gives the same world."),
+        start: str = typer.Option("2023-03-01", "--start", help="First day, YYYY-MM-DD."),
+        days: int = typer.Option(8, "--days", help="Number of days."),
+        spinup: int = typer.Option(72, "--spinup-hours", help="Hours run before the first day."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace the world in --out."),
+        verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no summary."),
+    ) -> None:
+        """Write a SYNTHETIC global PM2.5 world for DeepCAMS: an hourly 0.25 degree truth
+        with winds, a boundary-layer cycle, plumes, fires, dust and rain (GEOS-CF layout),
+        and a 0.75 degree model of it with its own errors (EAC4 layout, int16-packed;
+        hourly copies for training). Separate from `aprior synth`, whose worlds it leaves
+        unchanged.
+        """
+        from aprior.synth.pm25_files import write_pm25_world
+
+        setup_logging(verbose, quiet)
+        t0 = time.perf_counter()
+        with progress_bar(not quiet) as bar:
+            task = bar.add_task("PM2.5 world (hours)", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            manifest = write_pm25_world(out, seed=seed, start=start, days=days,
+                                        spinup_hours=spinup, overwrite=overwrite, progress=progress)
+        if not quiet:
+            console.print(f"{manifest.parent}: SYNTHETIC PM2.5 world, seed {seed}, {days} day(s) "
+                          f"from {start}, {time.perf_counter() - t0:.1f} s", highlight=False)

@@ -257,19 +257,35 @@ def sample_pm25(field: PM25Field, lon: np.ndarray, lat: np.ndarray, times: np.nd
 
 
 # -- writers (synthetic world) -----------------------------------------------------------
+def int16_packing(values: np.ndarray) -> dict:
+    """``grib_to_netcdf``-style int16 packing of ``values``: the encoding (dtype,
+    ``scale_factor``, ``add_offset``, ``_FillValue`` -32767) that maps the minimum to
+    -32766 and the maximum to 32766. Unpacked zeros come back as tiny non-zeros (the
+    artefact real EAC4 files carry)."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    scale = (hi - lo) / 65532.0 if hi > lo else 1.0
+    return {"dtype": "int16", "scale_factor": scale, "add_offset": lo + 32766.0 * scale,
+            "_FillValue": np.int16(-32767)}
+
+
 def write_eac4_pm25(path: PathLike, times: np.ndarray, lat: np.ndarray, lon: np.ndarray,
-                    pm2p5: np.ndarray, style: str = "new") -> Path:
+                    pm2p5: np.ndarray, style: str = "new", packing: str = "float") -> Path:
     """Write an ADS-like EAC4 PM2.5 file.
 
     Args:
         times: ``(t,)`` datetime64 valid times (3-hourly for real EAC4).
-        lat: ``(241,)`` descending 90..-90; lon: ``(480,)`` 0..359.25 (any regular grid works).
+        lat: ``(241,)`` descending 90..-90; lon: ``(480,)`` 0..359.25 or -180..179.25
+            (any regular grid, global or a regional box, works).
         pm2p5: ``(t, ny, nx)`` kg m-3.
         style: "new" (``valid_time``, with ``number``/``expver`` like the new ADS) or
-            "old" (``time``).
+            "old" (``time`` in hours since 1900, as ``grib_to_netcdf`` writes it).
+        packing: "float" (float32, zlib) or "int16" (:func:`int16_packing`, as old
+            ``grib_to_netcdf`` files are).
     """
     if style not in ("new", "old"):
         raise ValueError("style must be 'new' or 'old'")
+    if packing not in ("float", "int16"):
+        raise ValueError("packing must be 'float' or 'int16'")
     pm2p5 = np.asarray(pm2p5, np.float32)
     tname = "valid_time" if style == "new" else "time"
     attrs = {"units": "kg m**-3", "long_name": "Particulate matter d < 2.5 um",
@@ -281,9 +297,15 @@ def write_eac4_pm25(path: PathLike, times: np.ndarray, lat: np.ndarray, lon: np.
                     attrs={"Conventions": "CF-1.7", "institution": "European Centre for Medium-Range Weather Forecasts"})
     if style == "new":
         ds = ds.assign_coords(number=np.int64(0), expver=(tname, np.array(["0001"] * len(times))))
+    enc: dict = {"pm2p5": {"zlib": True, "complevel": 1}}
+    if packing == "int16":
+        enc["pm2p5"].update(int16_packing(pm2p5))
+    if style == "old":
+        enc["time"] = {"units": "hours since 1900-01-01 00:00:00.0", "dtype": "int32",
+                       "calendar": "gregorian"}
     target = Path(path)
     with atomic_path(target) as tmp:
-        ds.to_netcdf(tmp, encoding={"pm2p5": {"zlib": True, "complevel": 1}})
+        ds.to_netcdf(tmp, encoding=enc)
     return target
 
 

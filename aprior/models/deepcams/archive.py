@@ -42,6 +42,8 @@ class PM25Data:
         eac4_files: EAC4(-like) files, 3-hourly 0.75 degree (may be empty).
         description: one line saying what the data is (with "SYNTHETIC world ..." first
             for a synthetic world).
+        model_files: hourly 0.75 degree model files in the EAC4 layout (a synthetic PM2.5
+            world's ``pm25_model``; inputs for training on model-made coarse frames).
     """
 
     root: Path
@@ -49,6 +51,7 @@ class PM25Data:
     geoscf_files: tuple[Path, ...]
     eac4_files: tuple[Path, ...]
     description: str
+    model_files: tuple[Path, ...] = ()
 
 
 def _variables(path: Path) -> set[str]:
@@ -80,12 +83,13 @@ def open_pm25_data(path: PathLike) -> PM25Data:
             files = sorted(doc.get("files", []), key=lambda e: (e.get("date") or "", e["path"]))
             geo = tuple(root / e["path"] for e in files if e.get("kind") == "pm25_geoscf")
             eac = tuple(root / e["path"] for e in files if e.get("kind") == "pm25_eac4")
+            mod = tuple(root / e["path"] for e in files if e.get("kind") == "pm25_model")
             desc = (f"SYNTHETIC world {root} (seed {doc.get('seed')}, "
                     f"{doc.get('period', {}).get('start')} to {doc.get('period', {}).get('end')})")
             if not geo:
                 raise InputFileError("the synthetic world has no global GEOS-CF-like PM2.5 files; "
                                      "make it with 'aprior synth --pm25-hours -1'", root)
-            return PM25Data(root, True, geo, eac, desc)
+            return PM25Data(root, True, geo, eac, desc, mod)
     geo_l, eac_l = [], []
     for p in sorted(root.rglob("*")):
         if p.suffix.lower() not in (".nc", ".nc4", ".netcdf") or not p.is_file():
@@ -129,8 +133,12 @@ class FrameStore:
     """
 
     def __init__(self, files: tuple[Path, ...] | list[Path], cache_files: int = 8,
-                 max_coarse: int = 4096) -> None:
+                 max_coarse: int = 4096, model_files: tuple[Path, ...] | list[Path] = ()) -> None:
         self.files = tuple(Path(f) for f in files)
+        self.model_files = tuple(Path(f) for f in model_files)
+        self._model_where = {h: (i, j) for i, f in enumerate(self.model_files)
+                             for j, h in enumerate(file_hours(f))}
+        self._models: OrderedDict[int, np.ndarray] = OrderedDict()
         self.cache_files = max(1, int(cache_files))
         self.max_coarse = max(1, int(max_coarse))
         self._where: dict[np.datetime64, tuple[int, int]] = {}
@@ -186,6 +194,24 @@ class FrameStore:
             self._coarse.popitem(last=False)
         return out
 
+    def has_model(self, hour: np.datetime64) -> bool:
+        """True when a model-made coarse frame exists at ``hour``."""
+        return np.datetime64(hour, "h") in self._model_where
+
+    def model(self, hour: np.datetime64) -> np.ndarray:
+        """The 0.75 degree model frame at ``hour`` (node grid, float32 ug m-3)."""
+        i, j = self._model_where[np.datetime64(hour, "h")]
+        if i not in self._models:
+            field = read_eac4_pm25(self.model_files[i])
+            try:
+                self._models[i] = field_to_nodes(field)
+            except ProfileFieldError as exc:
+                raise InputFileError(exc.message, self.model_files[i]) from exc
+            while len(self._models) > self.cache_files:
+                self._models.popitem(last=False)
+        self._models.move_to_end(i)
+        return self._models[i][j]
+
     def frame(self, hour: np.datetime64, grid: str) -> np.ndarray:
         """:meth:`fine` for ``grid == "fine"``, :meth:`coarse` for ``"coarse"``."""
         return self.fine(hour) if grid == "fine" else self.coarse(hour)
@@ -193,6 +219,7 @@ class FrameStore:
     def __getstate__(self) -> dict:  # DataLoader workers start with empty caches
         state = dict(self.__dict__)
         state["_files"], state["_coarse"] = OrderedDict(), OrderedDict()
+        state["_models"] = OrderedDict()
         return state
 
 

@@ -280,6 +280,9 @@ class DataSpec:
         norm_scale: the ``scale`` of the normalisation (ug m-3).
         cache_files: GEOS-CF files kept in memory.
         seed: crop seed (validation crops use ``seed + 1``).
+        model_input: probability that a crop's coarse input comes from the data's hourly
+            0.75 degree model files instead of the area mean of the truth (0: never; the
+            two kinds of coarse input, :mod:`aprior.models.deepcams.patches`).
     """
 
     temporal_grid: str = "coarse"
@@ -295,6 +298,7 @@ class DataSpec:
     norm_scale: float = 10.0
     cache_files: int = 8
     seed: int = 0
+    model_input: float = 0.0
 
     def __post_init__(self) -> None:
         if self.temporal_grid not in ("coarse", "fine"):
@@ -307,6 +311,8 @@ class DataSpec:
             raise ConfigError(f"gap_hours must be at least 2, got {self.gap_hours}")
         if self.val_days < 1 or self.test_days < 0:
             raise ConfigError("val_days must be at least 1 and test_days at least 0")
+        if not 0.0 <= self.model_input <= 1.0:
+            raise ConfigError(f"model_input must be a probability in [0, 1], got {self.model_input}")
         if not self.norm_scale > 0:
             raise ConfigError(f"norm_scale must be positive, got {self.norm_scale}")
 

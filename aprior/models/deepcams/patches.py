@@ -13,6 +13,14 @@ Items (float32 tensors, normalised with :class:`~aprior.models.deepcams.data.Nor
 
 Training items are augmented (when ``augment``): a longitude flip, a latitude flip and,
 for temporal items, time reversal (``g0 <-> g1``, ``t -> 1 - t``), each with probability 1/2.
+
+**Two kinds of coarse input.** With ``model_input = p > 0`` and a store holding hourly
+0.75 degree model frames (a synthetic PM2.5 world's ``pm25_model`` files), an item's
+coarse input frames come from the model with probability ``p`` (where the model has those
+hours) and from the area mean of the truth otherwise; the target is always the truth
+(coarsened for the temporal stage). The network so learns from inputs made the way real
+EAC4 is (a coarse model with its own errors) and from clean degradations, and depends on
+neither alone.
 """
 
 from __future__ import annotations
@@ -50,7 +58,8 @@ class TemporalPatches(Dataset):
 
     def __init__(self, store: FrameStore, pairs: TemporalPairs, norm: Normalisation, *,
                  grid: str = "coarse", patch: int = 64, n_samples: int = 1024, seed: int = 0,
-                 augment: bool = False) -> None:
+                 augment: bool = False, model_input: float = 0.0) -> None:
+        self.model_input = float(model_input) if grid == "coarse" else 0.0
         if grid not in ("coarse", "fine"):
             raise ConfigError(f"temporal grid must be 'coarse' or 'fine', got {grid!r}")
         if len(pairs) == 0:
@@ -73,10 +82,14 @@ class TemporalPatches(Dataset):
         h, w = self.shape
         r0, c0 = int(rng.integers(0, h - self.patch + 1)), int(rng.integers(0, w))
         rows, cols = np.arange(r0, r0 + self.patch), (c0 + np.arange(self.patch)) % w
-        g0, g1, gt = (_crop(self.store.frame(x, self.grid), rows, cols)
-                      for x in (self.pairs.h0[j], self.pairs.h1[j], self.pairs.ht[j]))
-        t = float(self.pairs.t[j])
+        h0, h1 = self.pairs.h0[j], self.pairs.h1[j]
         flips = rng.random(3) < 0.5 if self.augment else np.zeros(3, bool)
+        use_model = (rng.random() < self.model_input and self.store.has_model(h0)
+                     and self.store.has_model(h1))
+        src = self.store.model if use_model else (lambda x: self.store.frame(x, self.grid))
+        g0, g1 = (_crop(src(x), rows, cols) for x in (h0, h1))
+        gt = _crop(self.store.frame(self.pairs.ht[j], self.grid), rows, cols)
+        t = float(self.pairs.t[j])
         for axis, flip in ((1, flips[0]), (0, flips[1])):
             if flip:
                 g0, g1, gt = (np.flip(a, axis) for a in (g0, g1, gt))
@@ -100,9 +113,10 @@ class SpatialPatches(Dataset):
 
     def __init__(self, store: FrameStore, hours: np.ndarray, norm: Normalisation, *,
                  patch: int = 32, n_samples: int = 1024, seed: int = 0,
-                 augment: bool = False) -> None:
+                 augment: bool = False, model_input: float = 0.0) -> None:
         from aprior.models.deepcams.grid import cell_patch_index
 
+        self.model_input = float(model_input)
         self._index = cell_patch_index
         self.hours = np.asarray(hours, "datetime64[h]")
         if self.hours.size == 0:
@@ -125,11 +139,12 @@ class SpatialPatches(Dataset):
         hour = self.hours[int(rng.integers(self.hours.size))]
         h, w = self.shape
         k0, c0 = int(rng.integers(1, h - self.patch)), int(rng.integers(0, w))
-        coarse = _crop(self.store.coarse(hour), np.arange(k0, k0 + self.patch),
-                       (c0 + np.arange(self.patch)) % w)
+        flips = rng.random(2) < 0.5 if self.augment else np.zeros(2, bool)
+        use_model = rng.random() < self.model_input and self.store.has_model(hour)
+        src = self.store.model(hour) if use_model else self.store.coarse(hour)
+        coarse = _crop(src, np.arange(k0, k0 + self.patch), (c0 + np.arange(self.patch)) % w)
         rows, cols = self._index(k0, c0, self.patch, self.patch, self.fine_w, FACTOR)
         fine = _crop(self.store.fine(hour), rows, cols)
-        flips = rng.random(2) < 0.5 if self.augment else np.zeros(2, bool)
         for axis, flip in ((1, flips[0]), (0, flips[1])):
             if flip:
                 coarse, fine = np.flip(coarse, axis), np.flip(fine, axis)

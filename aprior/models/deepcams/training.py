@@ -146,11 +146,12 @@ class DeepCAMSTask:
         hours = hours_of_days(self.store.hours, days)
         if self.stage == "spatial":
             return SpatialPatches(self.store, hours, self.norm, patch=self.spec.spatial_patch,
-                                  n_samples=n, seed=seed, augment=augment)
+                                  n_samples=n, seed=seed, augment=augment,
+                                  model_input=self.spec.model_input)
         pairs = temporal_pairs(hours, self.spec.gap_hours, self.spec.train_stride)
         return TemporalPatches(self.store, pairs, self.norm, grid=self.spec.temporal_grid,
                                patch=self.spec.temporal_patch, n_samples=n, seed=seed,
-                               augment=augment)
+                               augment=augment, model_input=self.spec.model_input)
 
     def train_dataset(self) -> torch.utils.data.Dataset:
         return self._dataset(self.split.train, self.spec.train_samples, self.spec.seed, self.spec.augment)
@@ -219,7 +220,10 @@ def _check_hours(store: FrameStore, split: DaySplit, spec: DataSpec) -> None:
 def prepare(data: Path, spec: DataSpec) -> tuple[PM25Data, FrameStore, DaySplit]:
     """Open a data directory, index its hours and split its days (checks included)."""
     d = open_pm25_data(data)
-    store = FrameStore(d.geoscf_files, spec.cache_files)
+    store = FrameStore(d.geoscf_files, spec.cache_files, model_files=d.model_files)
+    if spec.model_input > 0 and not d.model_files:
+        log.warning("model_input = %g but the data has no hourly model files; every coarse "
+                    "input is the area mean of the truth", spec.model_input)
     split = split_days(store.days, spec.val_days, spec.test_days)
     _check_hours(store, split, spec)
     return d, store, split
