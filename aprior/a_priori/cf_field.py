@@ -369,8 +369,7 @@ class CFProfileSource:
         try:
             with netCDF4.Dataset(path, "r") as ds:
                 var = ds.variables.get(VAR)
-                return var is not None and (
-                    "grid_mapping" in var.ncattrs() or var.dimensions[-3:] == ("height", "y", "x"))
+                return var is not None and var.dimensions[-3:] == ("height", "y", "x")
         except Exception:  # identify never raises
             return False
 

@@ -25,7 +25,6 @@ import numpy as np
 from aprior.constants import M_NO2  # noqa: F401  (re-exported: molar mass of NO2, g mol-1)
 from aprior.grids.grid import Grid
 
-
 MASS_CONCENTRATION = "mass_concentration"
 MOLE_FRACTION = "mole_fraction"
 Quantity = Literal["mass_concentration", "mole_fraction"]
@@ -46,8 +45,9 @@ class PressureLevels:
             sigma-pressure; ``b = 0`` for fixed pressure levels). Ignored when
             ``interfaces`` is given.
         b: ``(z + 1,)`` float64, 1.
-        surface_pressure: ``(t, y, x)`` float32 Pa (the model's own), or None for fixed
-            pressure levels.
+        surface_pressure: ``(t, y, x)`` float32 Pa (the model's own), or None: for fixed
+            pressure levels, or hybrid levels given without their surface pressure (then the
+            levels are placed on the satellite's surface pressure, as KNMI does with TM5).
         interfaces: ``(t, z + 1, y, x)`` float32 Pa, a 3D interface-pressure field given by
             the model (WRF, LOTOS-EUROS), or None.
         terrain_following: True for model levels, whose column is placed on the satellite's
@@ -68,8 +68,6 @@ class PressureLevels:
             return
         if self.a.ndim != 1 or self.a.shape != self.b.shape or self.a.size < 2:
             raise ValueError(f"a and b must both be (z + 1,), got {self.a.shape} and {self.b.shape}")
-        if np.any(self.b != 0) and self.surface_pressure is None:
-            raise ValueError("hybrid levels (b != 0) need a surface pressure")
         ref = self.a + self.b * 101325.0
         if not np.all(np.diff(ref) < 0):
             raise ValueError("pressure interfaces must decrease upwards (bottom first)")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aprior import plugins
 from aprior.a_priori.field import ProfileField
-from aprior.errors import InputFileError
+from aprior.errors import AprioriError, InputFileError, PluginError, ProfileFieldError
 
 
 def open_profile_field(path: str | PathLike[str], source: str | None = None) -> ProfileField:
@@ -19,7 +19,31 @@ def open_profile_field(path: str | PathLike[str], source: str | None = None) -> 
         raise InputFileError("profile file not found", p)
     if not p.is_file():
         raise InputFileError("profile path is not a file", p)
-    return plugins.find(plugins.PROFILE_SOURCES, p, source).open(p)
+    try:
+        plugin = plugins.find(plugins.PROFILE_SOURCES, p, source)
+    except PluginError:
+        if source is not None:
+            raise
+        raise ProfileFieldError(f"no profile source recognises this file: {why_not(p)} "
+                                "(see 'aprior plugins' for the layouts)", p) from None
+    return plugin.open(p)
+
+
+def why_not(path: Path) -> str:
+    """Why the most likely source, the generic CF reader, cannot read ``path``."""
+    from aprior.a_priori.cf_generic import read_cf_netcdf
+
+    try:
+        read_cf_netcdf(path)
+    except AprioriError as exc:
+        return f"read as a CF NO2 field, {getattr(exc, 'message', None) or _bare(exc, path)}"
+    return "the CF reader can read it: name it with --profile-source cf-netcdf"
+
+
+def _bare(exc: Exception, path: Path) -> str:
+    text = str(exc)
+    prefix = f"{path}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
 
 
 @functools.lru_cache(maxsize=4)

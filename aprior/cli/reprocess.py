@@ -49,9 +49,10 @@ def _summary_table(results: list[FileResult]) -> Table:
 #: every option of the command, as its parameter name (also the keys of a --config file)
 OPTIONS = ("profiles", "out", "min_coverage", "crop", "overwrite", "extension", "upper_profiles",
            "pm25", "temperature", "threads", "scheduler", "block_scanlines", "sensor",
-           "profile_source", "vertical")
+           "profile_source", "vertical", "allow_single_level")
 #: ReprocessConfig fields that come straight from an option
-_CONFIG_FIELDS = ("min_coverage", "crop", "overwrite", "block_scanlines", "sensor", "profile_source")
+_CONFIG_FIELDS = ("min_coverage", "crop", "overwrite", "block_scanlines", "sensor", "profile_source",
+                  "allow_single_level")
 
 
 def _resolve(cli: dict, config: Path | None) -> dict:
@@ -68,7 +69,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def reprocess(
         files: list[str] = typer.Argument(..., help="S5P L2 NO2 files or globs.", show_default=False),
-        profiles: Path = typer.Option(None, "--profiles", "-p", help="3D NO2 field: our CF netCDF (no2, height, x, y) or a CAMS European air-quality file. Required (here or in --config).", show_default=False),
+        profiles: Path = typer.Option(None, "--profiles", "-p", help="3D NO2 field: any CF netCDF NO2 field, or WRF-Chem, GEOS-Chem, CAMS global/EAC4, CAMS European, LOTOS-EUROS output (see docs/reprocess.md). Required (here or in --config).", show_default=False),
         out: Path = typer.Option(None, "--out", "-o", help="Output file (one input) or directory (several inputs; files keep their names, two inputs of the same name are refused). Required (here or in --config).", show_default=False),
         min_coverage: float = typer.Option(None, "--min-coverage", help="Pixels covered less than this fraction by the field get fill values. (default: 0.95)", show_default=False),
         crop: bool = typer.Option(None, "--crop/--no-crop", help="Write only the scanlines that touch the field. (default: no-crop)", show_default=False),
@@ -82,6 +83,7 @@ def register(app: typer.Typer) -> None:
         block_scanlines: int = typer.Option(None, "--block-scanlines", help="Scanlines processed at once. (default: 256)", show_default=False),
         sensor: str = typer.Option(None, "--sensor", help="Sensor plugin (see 'aprior plugins'); detected by default.", show_default=False),
         profile_source: str = typer.Option(None, "--profile-source", help="Profile-source plugin; detected by default.", show_default=False),
+        allow_single_level: bool = typer.Option(None, "--allow-single-level", help="Accept a field with a single level (e.g. a CAMS 'surface' download): its profile shape then comes from the extension alone. Refused by default.", show_default=False),
         config: Path = typer.Option(None, "--config", help="TOML file with a [reprocess] table whose keys are these long option names (min-coverage or min_coverage); explicit options override it.", show_default=False),
         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help=VERBOSE_HELP),
         quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
@@ -96,7 +98,7 @@ def register(app: typer.Typer) -> None:
                           overwrite=overwrite, extension=extension, upper_profiles=upper_profiles,
                           pm25=pm25, temperature=temperature, threads=threads, scheduler=scheduler,
                           block_scanlines=block_scanlines, sensor=sensor,
-                          profile_source=profile_source), config)
+                          profile_source=profile_source, allow_single_level=allow_single_level), config)
         for name in ("profiles", "out"):
             if o[name] is None:
                 fail(f"missing option --{name} (give it on the command line or in --config)")
