@@ -8,7 +8,16 @@ from pathlib import Path
 
 import typer
 
-from aprior.cli._common import console, handle_errors, progress_bar, setup_logging
+from aprior.cli._common import (
+    QUIET_HELP,
+    THREADS_HELP,
+    VERBOSE_HELP,
+    apply_threads,
+    console,
+    handle_errors,
+    progress_bar,
+    setup_logging,
+)
 from aprior.compare import DEFAULT_REGIONS, CompareConfig, compare
 from aprior.errors import ConfigError
 
@@ -61,8 +70,9 @@ def register(app: typer.Typer) -> None:
         label: str = typer.Option(None, "--label", help="Name of the reprocessed set of FILES (default: from its apriori_source).", show_default=False),
         against_label: str = typer.Option(None, "--against-label", help="Name of the --against set (default: from its apriori_source).", show_default=False),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output directory."),
-        verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+        threads: int = typer.Option(0, "--threads", "-j", help=THREADS_HELP),
+        verbose: int = typer.Option(0, "--verbose", "-v", count=True, help=VERBOSE_HELP),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     ) -> None:
         """Compare reprocessed NO2 columns with the original (TM5) ones or with another set.
 
@@ -71,6 +81,7 @@ def register(app: typer.Typer) -> None:
         any --region; area-weighted mean maps; a self-contained HTML report.
         """
         setup_logging(verbose, quiet)
+        apply_threads(threads)
         command = _command([("--out", str(out)), ("--against", against or []), ("--qa", qa),
                             ("--region", region or []), ("--resolution", resolution),
                             ("--extent", extent), ("--truth", truth or []), ("--label", label),

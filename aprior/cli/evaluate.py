@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
         max_hours: int = typer.Option(None, "--max-hours", help="DeepCAMS: only the first N hours of the days.", show_default=False),
         cache_dir: Path = typer.Option(None, "--cache-dir", help="DACNO2 prepared-data cache (as in training).", show_default=False),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-        threads: int = typer.Option(None, "--threads", help="CPU threads for torch.", show_default=False),
+        threads: int = typer.Option(None, "--threads", "-j", help="CPU threads to use (default: all cores).", show_default=False),
         closed_loop: bool = typer.Option(False, "--closed-loop", help="DACNO2: reprocess the world's held-out S5P orbits with TM5, CAMS-like, each phase and the block-averaged truth, and score the columns against the true ones (closed_loop.csv/.json/.txt/.png)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing tables."),
         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),

@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         pm25: bool = typer.Option(False, "--pm25", help="Also write the day's hourly 0.25 degree PM2.5 downscaled by DeepCAMS beside the NO2 field."),
         eac4: list[Path] = typer.Option(None, "--eac4", help="With --pm25: CAMS EAC4 pm2p5 file(s) (default: the synthetic world's EAC4-like files).", show_default=False),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-        threads: int = typer.Option(None, "--threads", help="CPU threads for torch.", show_default=False),
+        threads: int = typer.Option(None, "--threads", "-j", help="CPU threads to use (default: all cores).", show_default=False),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary."),

@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
         amp: str = typer.Option(None, "--amp", help="auto (bf16 autocast on CUDA), bf16 or off.", show_default=False),
         num_workers: int = typer.Option(None, "--num-workers", help="DataLoader worker processes.", show_default=False),
         cache_dir: Path = typer.Option(None, "--cache-dir", help="DACNO2 prepared-data cache (default $XDG_CACHE_HOME/aprior or ~/.cache/aprior).", show_default=False),
-        threads: int = typer.Option(None, "--threads", help="CPU threads for torch.", show_default=False),
+        threads: int = typer.Option(None, "--threads", "-j", help="CPU threads to use (default: all cores).", show_default=False),
         resume: bool = typer.Option(False, "--resume", help="Continue the killed or finished run in --out (same weights as an uninterrupted run)."),
         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),

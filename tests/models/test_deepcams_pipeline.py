@@ -359,7 +359,7 @@ def app() -> typer.Typer:
 
 def test_cli_bad_input_is_one_line_and_exit_2(app, tmp_path):
     runner = CliRunner()
-    res = runner.invoke(app, ["downscale", "--date", "2023-01-13", "--cams", str(tmp_path / "missing.nc"),
+    res = runner.invoke(app, ["downscale", "--date", "2023-01-13", "--eac4", str(tmp_path / "missing.nc"),
                               "--out", str(tmp_path / "o.nc")])
     assert res.exit_code == 2 and "missing.nc" in res.output
     assert len(res.output.strip().splitlines()) == 1
