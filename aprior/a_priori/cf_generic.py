@@ -185,7 +185,7 @@ def read_cf_netcdf(path: str | PathLike[str], variable: str | None = None) -> Pr
 def _named_layout(ds: netCDF4.Dataset) -> bool:
     """True for files a named source reads (WRF, GEOS-Chem, LOTOS-EUROS, CAMS global)."""
     v = ds.variables
-    return ("ZNW" in v and "XLAT" in v) or "SpeciesConc_NO2" in v or ("hp" in v and "no2" in v) \
+    return ("XLAT" in v and "MAP_PROJ" in ds.ncattrs()) or "SpeciesConc_NO2" in v or ("hp" in v and "no2" in v) \
         or ("no2" in v and ("lnsp" in v or "sp" in v))
 
 

@@ -84,8 +84,8 @@ def _coefficients(ds: xr.Dataset, terms: dict[str, str], path) -> tuple[np.ndarr
     missing = [t for t in ("b", "ps") if t not in terms] + ([] if {"ap", "a"} & set(terms) else ["ap or a"])
     if [m for m in missing if m != "ps"]:
         raise ProfileFieldError(f"formula_terms lack {', '.join(missing)}", path)
-    for name in terms.values():
-        if name not in ds.variables:
+    for key, name in terms.items():
+        if key != "ps" and name not in ds.variables:
             raise ProfileFieldError(f"formula_terms name {name!r}, which is not in the file", path)
     b = np.asarray(ds[terms["b"]].values, np.float64)
     if "ap" in terms:
@@ -116,8 +116,8 @@ def _hybrid(ds: xr.Dataset, coord: xr.DataArray, nz: int, path) -> Vertical:
             ab, bb = _coefficients(ds, _terms(_attr(ds[_attr(coord, "bounds")], "formula_terms")), path)
         else:
             ab = bb = None
-            for other in ds.variables.values():
-                if (other.name != coord.name and other.ndim == 1 and other.size == nz + 1
+            for name, other in ds.variables.items():
+                if (name != coord.name and other.ndim == 1 and other.size == nz + 1
                         and _attr(other, "formula_terms")):
                     a_int, b_int = _coefficients(ds, _terms(_attr(other, "formula_terms")), path)
                     break

@@ -167,8 +167,8 @@ class _Sampler:
         elif pr.surface_pressure is not None:
             ps = self._mean("ps", rows, obs_time)
             p = pr.a[None, :] + pr.b[None, :] * ps
-        else:
-            p = np.broadcast_to(pr.a, (values.shape[0], pr.a.size)).copy()
+        else:  # fixed pressure levels, or hybrid levels placed on the satellite's surface
+            p = np.broadcast_to(pr.a + pr.b * 101325.0, (values.shape[0], pr.a.size)).copy()
         return ColumnProfiles(values, f.quantity, pressure=p, terrain_following=pr.terrain_following)
 
 
