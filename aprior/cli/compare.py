@@ -68,6 +68,7 @@ def register(app: typer.Typer) -> None:
         extent: str = typer.Option(None, "--extent", help="Map box 'west,south,east,north' (default: the DACNO2 domain -5,42,9,54).", show_default=False),
         truth: list[str] = typer.Option(None, "--truth", help="Per-orbit truth files or their directory (truth/s5p of a synthetic world): each set is also compared with the true column.", show_default=False),
         label: str = typer.Option(None, "--label", help="Name of the reprocessed set of FILES (default: from its apriori_source).", show_default=False),
+        mode: str = typer.Option("apriori", "--mode", help="apriori: reprocessed columns against the original (TM5) ones; model: the model's column seen through the original kernel (APRIORI_REPLACEMENT/apriori_tropospheric_column_smoothed) against the satellite's column, with the same statistics, regions and maps."),
         against_label: str = typer.Option(None, "--against-label", help="Name of the --against set (default: from its apriori_source).", show_default=False),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output directory."),
         threads: int = typer.Option(0, "--threads", "-j", help=THREADS_HELP),
@@ -85,14 +86,15 @@ def register(app: typer.Typer) -> None:
         command = _command([("--out", str(out)), ("--against", against or []), ("--qa", qa),
                             ("--region", region or []), ("--resolution", resolution),
                             ("--extent", extent), ("--truth", truth or []), ("--label", label),
-                            ("--against-label", against_label), ("--overwrite", overwrite)],
+                            ("--against-label", against_label), ("--mode", None if mode == "apriori" else mode),
+                            ("--overwrite", overwrite)],
                            files)
         regions = tuple(DEFAULT_REGIONS) + tuple(r for r in (region or [])
                                                  if r not in DEFAULT_REGIONS)
         try:
             cfg = CompareConfig(qa_min=qa, regions=regions, resolution=resolution,
                                 extent=_extent(extent), label=label, against_label=against_label,
-                                overwrite=overwrite, command=command)
+                                overwrite=overwrite, command=command, mode=mode)
         except ValueError as exc:
             raise ConfigError(f"invalid option: {exc}") from None
 

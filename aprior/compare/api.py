@@ -35,6 +35,13 @@ from aprior.grids.regions import Region, load_region
 
 log = logging.getLogger(__name__)
 
+#: What the model-versus-satellite mode compares (in the report's definitions).
+MODEL_NOTE = ("Model versus satellite: the model column is y = Σ_{l≤l_tp} A_trop,l x_l, the "
+              "a-priori field's TM5 partial columns x_l seen through the original tropospheric "
+              "kernel A_trop,l = A_l M / M_trop; it is compared with the operational column N. "
+              "This is equivalent to comparing the model with N recomputed with the model as "
+              "a-priori (Eskes & Boersma 2003).")
+
 Progress = Callable[[int, int, Path], None]
 """Called with (orbits done, orbits in all, a file): once with 0 before the first orbit,
 then after each orbit with the file just read."""
@@ -91,11 +98,13 @@ def _check_out(out_dir: Path, overwrite: bool, inputs: Sequence[Path]) -> None:
 
 
 def _labels(cfg: CompareConfig, primary, against) -> dict[str, str]:
-    labels = {"tm5": cfg.tm5_label,
-              "main": cfg.label or short_label(primary[0].apriori_source, "reprocessed")}
+    model = cfg.mode == "model"
+    smoothed = " (smoothed)" if model else ""
+    labels = {"tm5": "satellite" if model and cfg.tm5_label == "TM5" else cfg.tm5_label,
+              "main": cfg.label or short_label(primary[0].apriori_source, "reprocessed") + smoothed}
     if against:
         labels["against"] = cfg.against_label or short_label(against[0].apriori_source,
-                                                             "against")
+                                                             "against") + smoothed
         if labels["against"] == labels["main"]:
             labels["against"] += " (against)"
     return labels
@@ -221,7 +230,18 @@ def _write_maps(path: Path, plan: Plan, acc: GridAccumulator, synthetic: bool) -
                        acc.grid.y_edges[rows.start:rows.stop + 1], variables, attrs)
 
 
-def _describe(plan: Plan, primary, against) -> dict:
+def _describe(plan: Plan, primary, against, mode: str = "apriori") -> dict:
+    if mode == "model":
+        what = ("tropospheric column of the model (the a-priori field) seen through the "
+                "original tropospheric averaging kernel")
+        sets = {"tm5": {"label": plan.labels["tm5"], "description": "operational tropospheric "
+                        "column of the satellite (TM5 a-priori)", "apriori_source": "TM5-MP"},
+                "main": {"label": plan.labels["main"], "description": what,
+                         "apriori_source": primary[0].apriori_source}}
+        if against:
+            sets["against"] = {"label": plan.labels["against"], "description": what + " (--against)",
+                               "apriori_source": against[0].apriori_source}
+        return sets
     sets = {"tm5": {"label": plan.labels["tm5"], "description": "original column (TM5 "
                     "a-priori) of the input files", "apriori_source": "TM5-MP (operational, 1° x 1°)"},
             "main": {"label": plan.labels["main"], "description": "reprocessed column of the "
@@ -262,9 +282,10 @@ def compare(files: Sequence[str | PathLike[str]], out_dir: str | PathLike[str],
         if truth else []
     _check_out(out, cfg.overwrite, [*paths, *other, *truth_paths])
     regions = load_regions(cfg.regions)
-    primary = [sources.inspect_reprocessed(p) for p in paths]
+    column = sources.SMOOTHED_COLUMN if cfg.mode == "model" else sources.REPROCESSED_COLUMN
+    primary = [sources.inspect_reprocessed(p, column) for p in paths]
     sources.one_file_per_orbit(primary, "input")
-    mates = sources.pair_against(primary, [sources.inspect_reprocessed(p) for p in other]) \
+    mates = sources.pair_against(primary, [sources.inspect_reprocessed(p, column) for p in other]) \
         if other else [None] * len(primary)
     truths = sources.pair_truth(primary, [sources.inspect_truth(p) for p in truth_paths]) \
         if truth_paths else [None] * len(primary)
@@ -290,7 +311,7 @@ def compare(files: Sequence[str | PathLike[str]], out_dir: str | PathLike[str],
                 "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "command": cfg.command or _python_call(paths, out, other, truth_paths),
                 "synthetic": synthetic, "report": str(out / "report.html"),
-                "settings": {"qa_min": cfg.qa_min, "resolution_deg": cfg.resolution,
+                "settings": {"mode": cfg.mode, "qa_min": cfg.qa_min, "resolution_deg": cfg.resolution,
                              "extent": list(grid.bounds), "percentile_method": "linear"},
                 "units": {"column": "molecules cm-2", "relative": "%"},
                 "inputs": {"n_files": len(primary), "files": [str(p) for p in paths],
@@ -298,7 +319,7 @@ def compare(files: Sequence[str | PathLike[str]], out_dir: str | PathLike[str],
                            "truth": [str(p) for p in truth_paths],
                            "pixels_selected": int(sum(counts.values())),
                            "pixels_per_file": counts},
-                "sets": _describe(plan, primary, other and mates),
+                "sets": _describe(plan, primary, other and mates, cfg.mode),
                 "regions": {k: {"bbox": list(r.bbox), "polygon": r.polygon is not None}
                             for k, r in regions},
                 **result,
@@ -308,8 +329,8 @@ def compare(files: Sequence[str | PathLike[str]], out_dir: str | PathLike[str],
         outputs.write_json(stage / "stats.json", stats_dict)
         outputs.write_csv(stage / "stats.csv", stats_dict)
         lines = summarise.summary_lines(stats_dict)
-        report.write_report(stage / "report.html", stats_dict, figs, lines, _versions(),
-                            summarise.NOTES)
+        notes = summarise.NOTES + ((MODEL_NOTE,) if cfg.mode == "model" else ())
+        report.write_report(stage / "report.html", stats_dict, figs, lines, _versions(), notes)
         _replace_dir(stage, out)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)

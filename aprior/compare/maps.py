@@ -2,7 +2,8 @@
 
 Matplotlib's object API with the Agg canvas (no pyplot, no global state, no display).
 Maps are drawn as images of the regular lon/lat grid with an aspect of
-``1 / cos(mid latitude)``, cells without pixels in grey, the compared regions outlined.
+``1 / cos(mid latitude)``, cells without pixels in grey, the compared regions outlined,
+over GSHHS coastlines and country borders (:mod:`aprior.compare.coastlines`, offline).
 Columns are shown in 1e15 molecules cm-2 on one colour scale shared by all panels (0 to the 99th percentile);
 differences use a diverging colour map centred at 0 with symmetric limits at the 98th
 percentile of their magnitude.
@@ -19,6 +20,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+
+from aprior.compare import coastlines
 
 SCALE = 1e15
 COLUMN_UNIT = "10$^{15}$ molecules cm$^{-2}$"
@@ -52,6 +55,7 @@ def save_png(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
 def _outline(ax, frame: MapFrame) -> None:
     x0, x1 = frame.lon_edges[0], frame.lon_edges[-1]
     y0, y1 = frame.lat_edges[0], frame.lat_edges[-1]
+    coastlines.draw(ax, (float(x0), float(y0), float(x1), float(y1)))
     for name, region in frame.regions:
         w, s, e, n = region.bbox
         if e < x0 or w > x1 or n < y0 or s > y1:

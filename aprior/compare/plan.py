@@ -1,6 +1,7 @@
 """What a comparison computes: column sets, pairs, per-pixel quantities, configuration.
 
-Column sets (all in molecules cm-2, on the same selected pixels):
+Column sets (all in molecules cm-2, on the same selected pixels), in the default
+``apriori`` mode:
 
 * ``tm5``: the original column of the input files (retrieved with the TM5 a-priori);
 * ``main``: the reprocessed column of the input files;
@@ -15,6 +16,12 @@ difference ``100 (test - reference) / reference``:
 
 With truth files, every set is also compared with the true column: ``bias:<set>`` =
 column - truth, ``ratio:<set>`` = column / truth (where the truth is positive).
+
+In the ``model`` mode (model versus satellite) the sets keep their names but not their
+meaning: ``tm5`` is the satellite's operational column and ``main`` (and ``against``) the
+model's tropospheric column seen through the original tropospheric kernel,
+``sum_{l<=l_tp} A_l M / M_trop x_l`` (``apriori_tropospheric_column_smoothed``); the main
+pair is then model minus satellite (Eskes & Boersma 2003; Douros et al. 2023).
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ import numpy as np
 from aprior.compare.reading import PixelBlock
 
 DEFAULT_REGIONS: tuple[str, ...] = ("domain", "northern", "paris", "alps")
+#: ``aprior compare`` modes: reprocessed versus original columns, or model versus satellite.
+MODES = ("apriori", "model")
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,8 @@ class CompareConfig:
         overwrite: replace an existing output directory.
         command: the command line recorded in the report.
         dpi: resolution of the PNG figures.
+        mode: ``"apriori"`` (reprocessed columns against the original ones) or ``"model"``
+            (the smoothed model columns against the satellite's; module docstring).
     """
 
     qa_min: float = 0.75
@@ -60,8 +71,11 @@ class CompareConfig:
     overwrite: bool = False
     command: str | None = None
     dpi: int = 110
+    mode: str = "apriori"
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if not 0.0 <= self.qa_min <= 1.0:
             raise ValueError(f"qa_min must lie in [0, 1], got {self.qa_min}")
         if not 0.0 < self.resolution <= 5.0:

@@ -21,7 +21,6 @@ import numpy as np
 
 from aprior.compare.sources import (
     COLUMN,
-    REPROCESSED_COLUMN,
     TRUTH_COLUMN,
     L2Source,
     TruthSource,
@@ -102,6 +101,9 @@ def iter_blocks(primary: L2Source, against: L2Source | None = None,
                 within: tuple[float, float, float, float] | None = None) -> Iterator[PixelBlock]:
     """Yield the selected pixels of one orbit, a block of scanlines at a time.
 
+    The ``main`` (and ``against``) column is each source's ``column``: the reprocessed
+    column, or the smoothed model column in a model-versus-satellite comparison.
+
     A pixel is selected when ``qa_value >= qa_min - qa_tol`` (of the primary file), all
     its columns (original, reprocessed and, with ``against``, the other set's reprocessed
     column) are finite and, with ``within`` (west, south, east, north; degrees), its centre
@@ -153,7 +155,7 @@ def _read_block(fp: h5py.File, src: L2Source, wanted: np.ndarray, qa_min: float,
 
     qa = take(names.path_of("qa_value"))
     tm5 = take(COLUMN) * src.factor
-    main = take(REPROCESSED_COLUMN) * src.factor
+    main = take(src.column) * src.factor
     lat, lon = take(names.path_of("latitude")), take(names.path_of("longitude"))
     sel = (qa >= qa_min) & np.isfinite(tm5) & np.isfinite(main)
     if within is not None:
@@ -186,7 +188,7 @@ def _add_against(block: PixelBlock, full: _Rows, fa: h5py.File, against: L2Sourc
     if both.any() and not np.allclose(tm5_a[both], tm5[both], rtol=_COLUMN_RTOL, atol=1e10):
         raise InputFileError(f"its original columns differ from those of {primary.path.name}: "
                              "not reprocessed from the same L2 file", path=against.path)
-    col = take(REPROCESSED_COLUMN)[full.sel] * against.factor
+    col = take(against.column)[full.sel] * against.factor
     keep = np.isfinite(col)
     sel = full.sel.copy()
     sel[full.sel] = keep

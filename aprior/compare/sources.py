@@ -34,6 +34,8 @@ MOLEC_CM2_PER_MOL_M2 = 6.02214076e19
 COLUMN = names.path_of("no2_trop")
 REPROCESSED_COLUMN = f"{names.PRODUCT}/{names.reprocessed_name('no2_trop')}"
 TRUTH_COLUMN = "true_tropospheric_column"
+#: the model column seen through the original kernel (``aprior reprocess`` writes it)
+SMOOTHED_COLUMN = f"{names.APRIORI_REPLACEMENT}/apriori_tropospheric_column_smoothed"
 _ORBIT_IN_NAME = re.compile(r"_\d{8}T\d{6}_\d{8}T\d{6}_(\d{5})_")
 _SYNTHETIC_MARKS = ("aprior.synth.s5p.l2", "synthetic file")
 
@@ -51,6 +53,8 @@ class L2Source:
         synthetic: the file says it is synthetic (``aprior synth``).
         factor: mol m-2 -> molecules cm-2.
         block: scanlines read at once.
+        column: the compared column's path: the reprocessed column, or the smoothed model
+            column in a model-versus-satellite comparison.
     """
 
     path: Path
@@ -61,6 +65,7 @@ class L2Source:
     synthetic: bool
     factor: float
     block: int
+    column: str = REPROCESSED_COLUMN
 
 
 @dataclass(frozen=True)
@@ -116,8 +121,13 @@ def _scanlines(f: h5py.File, key: str, n: int, path: Path) -> np.ndarray:
     return np.rint(values).astype(np.int64)
 
 
-def inspect_reprocessed(path: str | PathLike[str]) -> L2Source:
+def inspect_reprocessed(path: str | PathLike[str], column: str = REPROCESSED_COLUMN) -> L2Source:
     """Validate a reprocessed L2 NO2 file and read what matching needs.
+
+    Args:
+        path: the file.
+        column: the compared column it must hold: the reprocessed column, or
+            :data:`SMOOTHED_COLUMN` for a model-versus-satellite comparison.
 
     Raises:
         InputFileError: naming the file: not an L2 NO2 file (see ``open_granule``), or
@@ -126,6 +136,9 @@ def inspect_reprocessed(path: str | PathLike[str]) -> L2Source:
     p = Path(path)
     info = open_granule(p)
     with h5py.File(p, "r") as f:
+        if column != REPROCESSED_COLUMN and not isinstance(f.get(column), h5py.Dataset):
+            raise InputFileError(
+                f"has no {column}: reprocess it with an aprior that writes the model columns", path=p)
         ds = f.get(REPROCESSED_COLUMN)
         if not isinstance(ds, h5py.Dataset):
             raise InputFileError(
@@ -138,7 +151,7 @@ def inspect_reprocessed(path: str | PathLike[str]) -> L2Source:
         scan = _scanlines(f, names.path_of("scanline"), info.n_scanline, p)
         factor = _factor(f[COLUMN])
     return L2Source(p, _orbit_key(p, info.attrs), scan, info.n_ground_pixel,
-                    str(source or ""), _is_synthetic(p, info.attrs), factor, block_rows(info))
+                    str(source or ""), _is_synthetic(p, info.attrs), factor, block_rows(info), column)
 
 
 def inspect_truth(path: str | PathLike[str]) -> TruthSource:
