@@ -104,7 +104,16 @@ def vertical_profile(heights: np.ndarray, *, c_bl: np.ndarray, h: np.ndarray, c_
 
 
 class Chemistry:
-    """The transport model on ``static.grid`` driven by ERA5-like days on ``lat`` x ``lon``."""
+    """The transport model on ``static.grid`` driven by ERA5-like days on ``lat`` x ``lon``.
+
+    ``k_oh`` and ``k_night`` (s-1, the daytime OH and night-time loss rates) and ``l_cell``
+    (m, the fetch of the fresh surface layer) are class attributes, so that another model
+    of the same atmosphere (:class:`.observations.CamsModel`) can change them.
+    """
+
+    k_oh = _K_OH
+    k_night = _K_NIGHT
+    l_cell = _L_CELL
 
     def __init__(self, static: Static2km, lat: np.ndarray, lon: np.ndarray,
                  levels_hpa: np.ndarray, heights: np.ndarray) -> None:
@@ -179,7 +188,7 @@ class Chemistry:
             stacks = self.emis["industry"] * fac["industry"]
             into_bl = np.clip(h / 250.0, 0.0, 1.0)
             bg = background_no2(hrs, day) / 0.9
-            loss = _K_OH * cosz * (1.0 - 0.5 * tcc) + _K_NIGHT
+            loss = self.k_oh * cosz * (1.0 - 0.5 * tcc) + self.k_night
             self._mix(state, h)
             vmax = float(max(np.abs(u).max(), np.abs(v).max(), np.abs(ur).max(), np.abs(vr).max()))
             n_steps = int(np.clip(np.ceil(vmax * 3600.0 / (MAX_COURANT * self.grid.dx)), 3, 40))
@@ -197,7 +206,7 @@ class Chemistry:
             no2 = vertical_profile(
                 self.heights, c_bl=f * state.m_bl / h, h=h,
                 c_res=f * state.m_res / np.maximum(state.h_res - h, 100.0), h_res=state.h_res,
-                fresh=_F_FRESH * ground * _L_CELL / (speed * z_s), z_s=z_s,
+                fresh=_F_FRESH * ground * self.l_cell / (speed * z_s), z_s=z_s,
                 ft=free_troposphere(self.heights, hrs))
             yield HourTruth(era5.times[k], no2.astype(np.float32), h.astype(np.float32),
                             np.hypot(u, v).astype(np.float32))

@@ -57,7 +57,7 @@ from aprior.synth.manifest import (
 )
 from aprior.synth.meteo import Era5Day, Meteo, era5_axes
 from aprior.synth.noise import component_rng, round_bits
-from aprior.synth.observations import CamsLike, cams_axes, draw_stations, measure
+from aprior.synth.observations import CamsModel, cams_axes, draw_stations, measure, point_values
 from aprior.synth.s5p.l2 import tm5_hybrid_coefficients, write_synthetic_l2
 from aprior.synth.s5p.orbits import simulate_orbit
 from aprior.synth.settlements import settlements
@@ -167,7 +167,8 @@ class _Run:
         self.heights = np.asarray(cfg.cams_levels_m)
         self.chem = Chemistry(chem_static, self.era5_lat, self.era5_lon, self.meteo.levels, self.heights)
         self.cams_lat, self.cams_lon = cams_axes(dom.cover, cfg.cams_margin_deg)
-        self.cams = CamsLike(cfg.seed, chem_static, self.cams_lat, self.cams_lon, self.heights)
+        self.cams = CamsModel(cfg.seed, chem_static, self.era5_lat, self.era5_lon, self.meteo.levels,
+                              self.cams_lat, self.cams_lon, self.heights)
         self.stations = draw_stations(cfg.seed, region_static, dom.region, cfg.station_spacing_km,
                                       (settle.sources.x, settle.sources.y))
         i0, j0 = window_offset(dom.chem, dom.region)
@@ -193,7 +194,7 @@ class _Run:
                 state = self._spinup(day, state)
             era5 = self.meteo.day(day)
             if state is None:
-                state = self.chem.initial_state(day, era5)
+                state = (self.chem.initial_state(day, era5), self.cams.initial_state(day, era5))
             self._write_era5(day, era5)
             self._day(day, era5, state)
             pm.day(day)
@@ -201,8 +202,9 @@ class _Run:
         self._write_eea()
 
     def _spinup(self, start: dt.date, state):
-        """Run the chemistry for ``spinup_hours`` before ``start`` (from ``state``, or from a
-        background state when None); returns the state at ``start``."""
+        """Run the truth's and the CAMS-like model's chemistry for ``spinup_hours`` before
+        ``start`` (from ``state``, the pair of their states, or from background states when
+        None); returns the pair at ``start``."""
         spin_days = -(-self.cfg.spinup_hours // 24)
         first = start - dt.timedelta(days=spin_days)
         for k in range(spin_days):
@@ -210,8 +212,10 @@ class _Run:
             era5 = self.meteo.day(day)
             hour0 = 24 * spin_days - self.cfg.spinup_hours if k == 0 else 0
             if state is None:
-                state = self.chem.initial_state(day, era5, hour0)
-            for _ in self.chem.run_day(day, era5, state, first_hour=hour0):
+                state = (self.chem.initial_state(day, era5, hour0), self.cams.initial_state(day, era5, hour0))
+            for _ in self.chem.run_day(day, era5, state[0], first_hour=hour0):
+                pass
+            for _ in self.cams.run_day(day, era5, state[1], first_hour=hour0):
                 pass
         return state
 
@@ -236,10 +240,13 @@ class _Run:
         cams, sfc, wind = [], [], []
         daily = np.zeros((self.heights.size, *self.dom.region.shape))
         window = np.zeros_like(daily)
-        for ht in self.chem.run_day(day, era5, state):
+        point = []
+        for ht, cams_hour in zip(self.chem.run_day(day, era5, state[0]),
+                                 self.cams.run_day(day, era5, state[1]), strict=True):
             hour = int((ht.time - ht.time.astype("datetime64[D]")) // np.timedelta64(1, "h"))
-            cams.append(self.cams.hour(ht.no2, day, hour))
+            cams.append(cams_hour)
             sfc.append(ht.no2[0, js, is_])
+            point.append(point_values(ht.no2[0], self.stations, self.offset))
             wind.append(ht.wind[js, is_])
             reg = ht.no2[self.cut]
             daily += reg
@@ -256,7 +263,7 @@ class _Run:
         self.rec.add(p, "cams_eu_no2", date=day.isoformat())
         truth_sfc = np.stack(sfc)
         self.eea_truth.append(truth_sfc)
-        self.eea_values.append(measure(self.cfg.seed, self.stations, day, truth_sfc, np.stack(wind)))
+        self.eea_values.append(measure(self.cfg.seed, self.stations, day, np.stack(point), np.stack(wind)))
         self.times.append(era5.times)
         t0 = np.datetime64(day.isoformat(), "ns")
         for sub, kind, field, t, what in (

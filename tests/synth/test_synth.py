@@ -19,7 +19,7 @@ from aprior.synth import SynthConfig, generate_world
 from aprior.synth.chemistry import Chemistry
 from aprior.synth.emissions import day_factors, flights, holidays
 from aprior.synth.meteo import Meteo, era5_axes
-from aprior.synth.observations import CamsLike, Stations, cams_axes, measure
+from aprior.synth.observations import Stations, measure
 from aprior.synth.settlements import settlements
 from aprior.synth.static_world import fine_static, static_2km
 
@@ -299,20 +299,6 @@ def test_truth_is_higher_in_winter_on_weekdays_and_before_the_last_year(small):
     years = [np.mean([day_factors(dt.date(y, m, 15))["traffic"] for m in range(1, 13)])
              for y in range(2019, 2024)]
     assert years[-1] == min(years) and years[1] < years[0]  # 2020 (COVID) below 2019
-
-
-def test_cams_like_field_is_smooth_and_biased_low_in_cities(small):
-    static, meteo, chem, heights = small
-    no2, _ = _daily(chem, meteo, dt.date(2023, 1, 13), spin=False)
-    lat, lon = cams_axes(BOX, 0.3)
-    cams = CamsLike(0, static, lat, lon, heights)
-    out = cams.hour(no2, dt.date(2023, 1, 13), 0)
-    block = cams._mean(no2.astype(np.float64))
-    high = cams.factor[0] < 0.8
-    assert high.any() and (~high).any()
-    assert np.mean(out[0][high] / block[0][high]) < 0.85
-    assert np.mean(out[0][~high] / block[0][~high]) > 0.9
-    assert out[0].max() < no2[0].max()  # the 10 km field misses the 2 km peaks
 
 
 def test_stations_measure_the_truth_with_noise_gaps_and_sparse_stations():
