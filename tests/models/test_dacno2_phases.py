@@ -25,6 +25,7 @@ from aprior.models.dacno2.training import (
 from aprior.models.engine import TrainSettings
 
 TINY = DACNO2Config.preset("tiny")
+PAPER_RECIPE = {"station_profile_top_m": 0.0, "normalise": False}
 FAST = {"epochs": 1, "max_batches": 1, "micro_batch": 1, "batch_size": 1, "device": "cpu"}
 
 
@@ -79,7 +80,7 @@ def batch_of(ds, i=0):
 
 
 def test_phase1_loss_is_mse_plus_ssim_with_the_targets_lo_hi(prepared):
-    task = PhaseTask(1, prepared, TINY, options=PhaseConfig(ssim_window=3))
+    task = PhaseTask(1, prepared, TINY, options=PhaseConfig(ssim_window=3, **PAPER_RECIPE))
     b = batch_of(task.train_dataset())
     assert b["cams_mask"].any()
     exact = torch.repeat_interleave(torch.repeat_interleave(b["cams"], 4, -1), 4, -2)
@@ -97,7 +98,8 @@ def test_phase1_loss_is_mse_plus_ssim_with_the_targets_lo_hi(prepared):
 
 
 def test_phase2_station_term_uses_only_training_cells(prepared):
-    task = PhaseTask(2, prepared, TINY, predecessor=_fake_predecessor(prepared, 1))
+    task = PhaseTask(2, prepared, TINY, predecessor=_fake_predecessor(prepared, 1),
+                     options=PhaseConfig(**PAPER_RECIPE))
     nx = prepared.grid.nx
     seen = 0
     for ds in (task.train_dataset(), task.val_dataset()):
@@ -117,6 +119,34 @@ def test_phase2_station_term_uses_only_training_cells(prepared):
     expected = float(((5.0 - b["stations"][m]) ** 2).mean())
     assert parts["mse_stations"] == pytest.approx(expected, rel=1e-5)
     assert "ssim_cams" in parts and "mse_cams" in parts
+
+
+def test_station_term_carries_the_station_up_with_the_cams_shape(prepared):
+    """Our recipe: every level up to 1000 m fits station x cams_z / cams_0 at the station
+    cells, and each MSE is divided by its targets' variance."""
+    task = PhaseTask(2, prepared, TINY, predecessor=_fake_predecessor(prepared, 1))
+    heights = np.asarray(prepared.spec.levels_m)
+    assert task.profile_levels == list(np.flatnonzero(heights <= 1000.0)) and len(task.profile_levels) > 1
+    b = batch_of(task.train_dataset())
+    m = b["station_mask"]
+    assert m.any()
+    cams2 = torch.repeat_interleave(torch.repeat_interleave(b["cams"], 4, -1), 4, -2)
+    shape = (cams2 / cams2[:, :1].clamp(min=0.1)).clamp(0.0, 3.0)
+    # a profile with the station value at the surface and CAMS's shape above fits exactly
+    ideal = b["stations"][:, None] * shape
+    assert task.station_mse(ideal, b) == pytest.approx(0.0, abs=1e-6)
+    # a surface-only fit (the stations at level 0, the rest unchanged) does not
+    spike = cams2.clone()
+    spike[:, 0] = torch.where(m, b["stations"], spike[:, 0])
+    assert float(task.station_mse(spike, b)) > 0.0
+    scales = task.loss_scales()
+    assert scales["cams"] > 0 and scales["stations"] > 0 and scales != {"cams": 1.0, "stations": 1.0}
+    _, parts = task.loss(Fixed(ideal), b)
+    assert parts["mse_stations"] == pytest.approx(0.0, abs=1e-6)
+    assert PhaseTask(2, prepared, TINY, predecessor=_fake_predecessor(prepared, 1),
+                     options=PhaseConfig(**PAPER_RECIPE)).loss_scales() == {"cams": 1.0, "stations": 1.0}
+    with pytest.raises(ConfigError, match="station_profile_top_m"):
+        PhaseConfig(station_profile_top_m=-1.0)
 
 
 def test_phase3_regularises_towards_the_frozen_phase2_model(prepared, runs):

@@ -58,7 +58,9 @@ CAMS_FACTOR = 4
 class PhaseConfig:
     """Loss weights and phase-specific settings (the ``[phase]`` table of ``--config``).
 
-    The paper sums its terms with weight 1 (its Eqs. 1-3); those are the defaults.
+    The paper sums its terms with weight 1 (its Eqs. 1-3); those are the defaults. Two
+    settings are ours (``docs/dacno2.md``, "Where we differ from the paper"); the paper's
+    recipe is ``station_profile_top_m = 0`` and ``normalise = false``.
 
     Attributes:
         cams_mse: weight of the MSE against CAMS (phases 1, 2).
@@ -70,6 +72,14 @@ class PhaseConfig:
         phase3_val_fraction: fraction of the test year's days phase 3 validates on.
         init_output_bias: phase 1 starts the network's output bias at the training
             targets' mean (an initialisation choice of ours; the paper does not say).
+        station_profile_top_m: the station term of phases 2 and 3 fits every level up to
+            this height (m) at the station cells, the station value carried up with the
+            CAMS field's own local vertical shape (``station x cams_z / cams_0``, ratio-
+            scaled), so a station's information reaches the boundary layer coherently
+            instead of as a surface spike; 0: the surface layer only (the paper).
+        normalise: divide each MSE term by the variance of its targets over the training
+            days (CAMS over all levels, ratio-scaled; the training stations), so the
+            terms are dimensionless like ``1 - SSIM`` and comparable in size.
     """
 
     cams_mse: float = 1.0
@@ -80,6 +90,8 @@ class PhaseConfig:
     lr_factor: float = 0.1
     phase3_val_fraction: float = 0.2
     init_output_bias: bool = True
+    station_profile_top_m: float = 1000.0
+    normalise: bool = True
 
     def __post_init__(self) -> None:
         for name in ("cams_mse", "cams_ssim", "stations", "frozen_ssim"):
@@ -88,6 +100,11 @@ class PhaseConfig:
                 raise ConfigError(f"[phase] {name} must be a number >= 0, got {v!r}")
         if not isinstance(self.ssim_window, int) or self.ssim_window < 2:
             raise ConfigError(f"[phase] ssim_window must be an integer >= 2, got {self.ssim_window!r}")
+        top = self.station_profile_top_m
+        if isinstance(top, bool) or not isinstance(top, int | float) or top < 0:
+            raise ConfigError(f"[phase] station_profile_top_m must be a height >= 0 m, got {top!r}")
+        if not isinstance(self.normalise, bool):
+            raise ConfigError(f"[phase] normalise must be true or false, got {self.normalise!r}")
         if not 0 < self.lr_factor <= 1:
             raise ConfigError(f"[phase] lr_factor must be in (0, 1], got {self.lr_factor!r}")
         if not 0 < self.phase3_val_fraction < 1:
@@ -253,6 +270,9 @@ class PhaseTask:
             self.train_days, self.val_days = list(prepared.train_dates), list(prepared.val_dates)
         self.val_days = _spread(self.val_days, seed)
         self._frozen: nn.Module | None = None
+        heights = np.asarray(prepared.spec.levels_m, dtype=np.float64)
+        self.profile_levels = [int(k) for k in np.flatnonzero(heights <= self.options.station_profile_top_m)] or [0]
+        self._scales: dict[str, float] | None = None
 
     # -- engine protocol ----------------------------------------------------------------
     def build_model(self) -> nn.Module:
@@ -296,16 +316,17 @@ class PhaseTask:
         pred = model(**{k: batch[k] for k in INPUT_KEYS})  # (B, Z, P, P) ratio-scaled
         o, parts = self.options, {}
         total = pred.new_zeros((), dtype=torch.float32)
+        scales = self.loss_scales()
         if self.phase in (1, 2):
             pooled = avg_pool_xy(pred, CAMS_FACTOR)
             mask = batch["cams_mask"]
             mse = masked_mse(pooled, batch["cams"], mask)
             ssim = ssim_per_layer(pooled, batch["cams"], mask, o.ssim_window)
-            total = total + o.cams_mse * mse + o.cams_ssim * (1.0 - ssim)
+            total = total + o.cams_mse * mse / scales["cams"] + o.cams_ssim * (1.0 - ssim)
             parts.update(mse_cams=float(mse.detach()), ssim_cams=float(ssim.detach()))
         if self.phase in (2, 3):
-            st = masked_mse(pred[:, 0], batch["stations"], batch["station_mask"])
-            total = total + o.stations * st
+            st = self.station_mse(pred, batch)
+            total = total + o.stations * st / scales["stations"]
             parts["mse_stations"] = float(st.detach())
             parts["n_stations"] = float(batch["station_mask"].sum())
         if self.phase == 3:
@@ -314,6 +335,43 @@ class PhaseTask:
             total = total + o.frozen_ssim * (1.0 - ssim)
             parts["ssim_phase2"] = float(ssim.detach())
         return total, parts
+
+    def station_mse(self, pred: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        """The station term (ug2 m-6): the surface layer against the stations (the paper),
+        or with ``station_profile_top_m`` every level up to that height against the
+        station value times the CAMS field's local shape ``cams_z / cams_0`` at the cell
+        (ratio-scaled; CAMS's 8 km cells repeated onto the 2 km cells they hold)."""
+        s, m = batch["stations"], batch["station_mask"]
+        k = self.profile_levels
+        if len(k) == 1:
+            return masked_mse(pred[:, 0], s, m)
+        up = CAMS_FACTOR
+        cams = batch["cams"][:, k].repeat_interleave(up, -2).repeat_interleave(up, -1)
+        ok = batch["cams_mask"][:, k].repeat_interleave(up, -2).repeat_interleave(up, -1)
+        shape = (cams / cams[:, :1].clamp(min=0.1)).clamp(0.0, 3.0)
+        mask = m[:, None] & ok & ok[:, :1]
+        return masked_mse(pred[:, k], s[:, None] * shape, mask)
+
+    def loss_scales(self, max_days: int = 16) -> dict[str, float]:
+        """The variances the MSE terms are divided by (1 each without ``normalise``): of
+        the ratio-scaled CAMS targets over all levels, and of the training stations' values,
+        over (up to ``max_days`` of) the training days; computed once."""
+        if self._scales is None:
+            self._scales = {"cams": 1.0, "stations": 1.0}
+            if self.options.normalise:
+                p = self.prepared
+                days = self.train_days[:: max(1, len(self.train_days) // max_days)][:max_days]
+                use = np.isin(p.station_cells, p.train_cells)
+                cams, st = [], []
+                for d in days:
+                    arr = p.day(d)
+                    cams.append(np.ravel(p.ratios.apply(arr.cams, axis=0)))
+                    st.append(np.asarray(arr.stations)[use])
+                for key, vals in (("cams", cams), ("stations", st)):
+                    v = float(np.nanvar(np.concatenate(vals))) if vals else float("nan")
+                    self._scales[key] = v if np.isfinite(v) and v > 0 else 1.0
+                log.info("phase %d: loss scales (target variances) %s", self.phase, self._scales)
+        return self._scales
 
     def val_loss(self, model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         """The same terms as the training loss (the paper's validation metric)."""
@@ -340,7 +398,7 @@ class PhaseTask:
             "phase": self.phase, "variant": p.spec.variant, "spec": p.spec.to_dict(),
             "levels_m": list(p.spec.levels_m), "grid": data["grid"], "stats": data["stats"],
             "ratios": data["ratios"], "base_lr": self.base_lr,
-            "loss": dataclasses.asdict(self.options),
+            "loss": dataclasses.asdict(self.options), "loss_scales": self.loss_scales(),
             "days": {"train": [d.isoformat() for d in self.train_days],
                      "val": sorted(d.isoformat() for d in self.val_days),
                      "test_year": data["split"].get("test_year")},
