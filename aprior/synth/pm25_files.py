@@ -48,12 +48,15 @@ def _hours(t: np.datetime64) -> float:
 
 def write_pm25_world(out: str | os.PathLike[str], *, seed: int = 0, start: str = "2023-03-01",
                      days: int = 8, spinup_hours: int = 72, overwrite: bool = False,
-                     progress: Callable[[int, int], None] | None = None) -> Path:
+                     progress: Callable[[int, int], None] | None = None,
+                     fine_step: float = 0.25) -> Path:
     """Write ``days`` days of the synthetic PM2.5 world ``seed`` from ``start`` into ``out``.
 
     Args:
         out: a new or empty directory (or one holding such a world, with ``overwrite``).
         progress: called with ``(hours done, hours total)`` after every model hour.
+        fine_step: the truth's grid step in degrees (the model runs at 3x; 0.25 for the
+            real layout, coarser for quick tests).
 
     Returns:
         the manifest's path.
@@ -71,7 +74,7 @@ def write_pm25_world(out: str | os.PathLike[str], *, seed: int = 0, start: str =
     h0 = _hours(t_first)
     total = spinup_hours + 24 * days - 1  # the last step reaches 23 UTC of the last day
     src = Sources(seed, h0, 24 * days)
-    truth, model = PM25Atmosphere(src, seed), coarse_model(src, seed)
+    truth, model = PM25Atmosphere(src, seed, fine_step), coarse_model(src, seed, 3 * fine_step)
     s = truth.initial(h0 - spinup_hours)
     m = model.initial(h0 - spinup_hours)
     lat_f, lon_f = truth.lat, truth.lon

@@ -257,9 +257,9 @@ def coarsen_state(fine: np.ndarray) -> np.ndarray:
     return (num / den)[:, ::3].astype(np.float32)
 
 
-def coarse_model(sources: Sources, seed: int) -> PM25Atmosphere:
-    """The EAC4-like 0.75 degree model with its own errors (module docstring)."""
-    return PM25Atmosphere(sources, seed, 0.75, replace(MODEL_ERRORS))
+def coarse_model(sources: Sources, seed: int, step: float = 0.75) -> PM25Atmosphere:
+    """The EAC4-like model with its own errors on a ``step`` degree grid (module docstring)."""
+    return PM25Atmosphere(sources, seed, step, replace(MODEL_ERRORS))
 
 
 __all__ = ["H_REF", "LIFETIME_H", "MODEL_ERRORS", "Errors", "PM25Atmosphere", "Sources",

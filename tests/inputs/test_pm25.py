@@ -125,3 +125,85 @@ def test_concat_along_time():
     j = concat_pm25([a, b])
     np.testing.assert_array_equal(j.times, f.times)
     np.testing.assert_array_equal(j.values, f.values.astype(np.float32))
+
+
+# -- real layouts: int16 packing, tiny negatives, regional boxes, HH:30 stamps ---------------
+def write_packed_like_grib_to_netcdf(path, values_kg, lat, lon, times, zero_residual=-3.4e-21):
+    """An EAC4 file laid out like the real old-ADS sample (grib_to_netcdf 2.23): ``pm2p5``
+    int16 with float64 scale_factor/add_offset, _FillValue and missing_value -32767, float32
+    ``latitude`` north first and ``longitude`` -180.., int32 ``time`` in hours since 1900.
+    Zeros unpack to ``zero_residual`` (the artefact real files carry)."""
+    vmax = float(values_kg.max())
+    scale = vmax / 65532.0
+    offset = zero_residual + 32766.0 * scale  # packed -32766 unpacks to zero_residual
+    packed = np.round((values_kg - offset) / scale).astype(np.int16)
+    hours = ((np.asarray(times, "datetime64[h]") - np.datetime64("1900-01-01T00", "h"))
+             .astype(np.int64).astype(np.int32))
+    ds = xr.Dataset(
+        {"pm2p5": (("time", "latitude", "longitude"), packed,
+                   {"scale_factor": scale, "add_offset": offset, "_FillValue": np.int16(-32767),
+                    "missing_value": np.int16(-32767), "units": "kg m**-3",
+                    "long_name": "Particulate matter d < 2.5 um"})},
+        coords={"time": ("time", hours, {"units": "hours since 1900-01-01 00:00:00.0",
+                                         "long_name": "time", "calendar": "gregorian"}),
+                "latitude": ("latitude", np.asarray(lat, np.float32), {"units": "degrees_north"}),
+                "longitude": ("longitude", np.asarray(lon, np.float32), {"units": "degrees_east"})},
+        attrs={"Conventions": "CF-1.6", "history": "grib_to_netcdf-2.23.0 (test)"})
+    ds.to_netcdf(path)
+    return path
+
+
+def test_int16_packed_regional_file_with_tiny_negatives_is_read_and_clipped(tmp_path, caplog):
+    lat = np.arange(60.0, 29.99, -0.75)  # north first, a regional box
+    lon = np.arange(-10.0, 20.01, 0.75)
+    vals = np.abs(_f(lat[None, :, None], lon[None, None, :], np.array([0.0, 3.0])[:, None, None])) * 1e-9
+    vals[:, :3, :4] = 0.0  # clean air: stored as the packing's tiny negative
+    path = write_packed_like_grib_to_netcdf(tmp_path / "eac4.nc", vals, lat, lon, T3[:2])
+    with xr.open_dataset(path) as raw:
+        assert raw["pm2p5"].values.min() < 0  # the artefact is in the file
+    with caplog.at_level("INFO", logger="aprior.inputs.pm25"):
+        f = read_eac4_pm25(path)
+    assert f.values.min() == 0.0 and f.values.shape == (2, lat.size, lon.size)
+    assert f.lat[0] == pytest.approx(30.0) and f.lon[0] == pytest.approx(-10.0)
+    np.testing.assert_allclose(f.values[:, ::-1], vals * 1e9, atol=2e-3 * vals.max() * 1e9 / 1000 + 1e-3)
+    assert any("24 value(s)" in r.getMessage() and "clipped to 0" in r.getMessage()
+               for r in caplog.records)
+    np.testing.assert_array_equal(f.times, T3[:2].astype("datetime64[ns]"))
+
+
+def test_real_negatives_beyond_the_packing_tolerance_are_refused(tmp_path):
+    lat, lon = np.arange(60.0, 29.99, -0.75), np.arange(-10.0, 20.01, 0.75)
+    vals = np.full((1, lat.size, lon.size), 5e-9)
+    vals[0, 0, 0] = 0.0  # stored as -1e-9 kg m-3 = -1 ug m-3: far beyond a packing artefact
+    path = write_packed_like_grib_to_netcdf(tmp_path / "neg.nc", vals, lat, lon, T3[:1],
+                                            zero_residual=-1e-9)
+    with pytest.raises(InputFileError, match="negative values .* beyond the packing tolerance"):
+        read_eac4_pm25(path)
+
+
+def test_longitude_conventions_and_time_names_give_the_same_field(tmp_path):
+    v = _eac4_values()[:2]
+    a = read_eac4_pm25(write_eac4_pm25(tmp_path / "a.nc", T3[:2], EAC4_LAT, EAC4_LON, v, style="new"))
+    lon180 = np.where(EAC4_LON >= 180, EAC4_LON - 360, EAC4_LON)
+    order = np.argsort(lon180)
+    b = read_eac4_pm25(write_eac4_pm25(tmp_path / "b.nc", T3[:2], EAC4_LAT[::-1], lon180[order],
+                                       v[:, ::-1][:, :, order], style="old", packing="int16"))
+    np.testing.assert_array_equal(a.lon, b.lon)
+    np.testing.assert_array_equal(a.lat, b.lat)
+    np.testing.assert_allclose(a.values, b.values, atol=1e-3 * float(v.max()) * 1e9)
+
+
+def test_half_hour_stamps_are_labelled_explicitly_and_other_minutes_refused(caplog):
+    from aprior.inputs.pm25 import hour_labels
+
+    on = np.array(["2023-03-01T00:00", "2023-03-01T01:00"], dtype="datetime64[m]")
+    np.testing.assert_array_equal(hour_labels(on), on.astype("datetime64[h]"))
+    half = on + np.timedelta64(30, "m")
+    with caplog.at_level("INFO", logger="aprior.inputs.pm25"):
+        labels = hour_labels(half, "geoscf.nc")
+    np.testing.assert_array_equal(labels, on.astype("datetime64[h]"))  # HH:30 mean -> HH
+    assert any("HH:30" in r.getMessage() for r in caplog.records)
+    with pytest.raises(InputFileError, match="stamped at minutes"):
+        hour_labels(on + np.timedelta64(15, "m"), "x.nc")
+    with pytest.raises(InputFileError, match="must all be on the hour"):
+        hour_labels(np.concatenate([on[:1], half[1:]]), "x.nc")

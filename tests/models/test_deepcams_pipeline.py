@@ -298,17 +298,30 @@ def test_train_stage_smoke_then_downscale_and_evaluate(world, tmp_path):
                                device="cpu", max_hours=7)
     assert result["dates"] == ["2023-03-03"] and not result["overlaps_training"]
     names = {tb["name"]: tb for tb in result["tables"]}
-    assert set(names) == {"temporal", "spatial", "pipeline", "pipeline_eac4"}
+    assert set(names) == {"temporal", "spatial", "pipeline", "pipeline_kept", "pipeline_eac4",
+                          "pipeline_eac4_kept"}
     temporal_rows = {r["method"]: r for r in names["temporal"]["rows"]}
     assert all(r["n_samples"] == 4 for r in temporal_rows.values())  # windows 00 and 03, t = 1/3, 2/3
     lin = [k for k in temporal_rows if k.startswith("linear")][0]
     swp = [k for k in temporal_rows if "SWAPPED" in k][0]
     assert temporal_rows[lin]["RMSE"] < temporal_rows[swp]["RMSE"]  # the blob moves: swapped is worse
-    assert names["pipeline"]["rows"][0]["n_samples"] == 7
+    # hours 00-06: interpolated 01, 02, 04, 05 apart from the kept 00, 03, 06
+    pipe = {r["method"]: r for r in names["pipeline"]["rows"]}
+    kept = {r["method"]: r for r in names["pipeline_kept"]["rows"]}
+    assert all(r["n_samples"] == 4 for r in pipe.values()) and all(r["n_samples"] == 3 for r in kept.values())
+    assert set(pipe) == {"network + network", "network + area", "linear + network", "linear + bicubic",
+                         "linear + area", "Eq. 9 SWAPPED + area"}
+    assert pipe["linear + area"]["RMSE"] < pipe["Eq. 9 SWAPPED + area"]["RMSE"]
+    assert kept["linear + area"]["RMSE"] == kept["network + area"]["RMSE"]  # no temporal step there
+    row = pipe["linear + area"]
+    assert row["PSNR"] > 0 and row["peak_ratio_max"] >= row["peak_ratio_mean"] > 0
+    assert sum(b["n"] for b in row["bins"]) == 4 * 61 * 120
     text = render_evaluation(result)
-    assert "SWAPPED" in text and "SYNTHETIC" in text and "bicubic" in text
+    assert "SWAPPED" in text and "SYNTHETIC" in text and "INTERPOLATED hours only" in text
+    assert "KEPT hours" in text and "by truth bin" in text
     csv_path = write_evaluation(result, tmp_path / "eval.csv")
-    assert csv_path.read_text().splitlines()[0] == "table,method,n_samples,R,RMSE,MAE"
+    assert csv_path.read_text().splitlines()[0] == ("table,method,n_samples,R,RMSE,MAE,PSNR,"
+                                                    "peak_ratio_mean,peak_ratio_max")
     assert json.loads(write_evaluation(result, tmp_path / "eval.json").read_text())["samples"]
 
 

@@ -47,16 +47,40 @@ def render_evaluation(result: dict) -> str:
         rows = table["rows"]
         width = max(len("method"), *(len(r["method"]) for r in rows))
         lines += ["", table["title"],
-                  f"  {'method':<{width}}  {'n':>4}  {'R':>8}  {'RMSE':>8}  {'MAE':>8}",
-                  "  " + "-" * (width + 36)]
-        lines += [f"  {r['method']:<{width}}  {r['n_samples']:>4}  {_fmt(r['R'], 5):>8}  "
-                  f"{_fmt(r['RMSE'], 4):>8}  {_fmt(r['MAE'], 4):>8}" for r in rows]
+                  f"  {'method':<{width}}  {'n':>4}  {'R':>8}  {'RMSE':>8}  {'MAE':>8}  {'PSNR':>6}  "
+                  f"{'peak/in':>7}  {'max':>6}",
+                  "  " + "-" * (width + 60)]
+        for r in rows:
+            lines.append(f"  {r['method']:<{width}}  {r['n_samples']:>4}  {_fmt(r['R'], 5):>8}  "
+                         f"{_fmt(r['RMSE'], 4):>8}  {_fmt(r['MAE'], 4):>8}  {_fmt(r.get('PSNR'), 2):>6}  "
+                         f"{_fmt(r.get('peak_ratio_mean'), 3):>7}  {_fmt(r.get('peak_ratio_max'), 3):>6}")
+        if "truth_peak_ratio_mean" in table:
+            lines.append(f"  {'(truth)':<{width}}  {'':>4}  {'':>8}  {'':>8}  {'':>8}  {'':>6}  "
+                         f"{_fmt(table['truth_peak_ratio_mean'], 3):>7}  {_fmt(table['truth_peak_ratio_max'], 3):>6}")
+        edges = [(b["lo"], b["hi"]) for b in rows[0].get("bins", [])] if rows else []
+        if edges:
+            head = "  ".join(f"{_bin(lo, hi):>15}" for lo, hi in edges)
+            lines += [f"  RMSE / MAE by truth bin (ug m-3){'':<{max(width - 30, 0)}}  {head}"]
+            for r in rows:
+                cells = {(b["lo"], b["hi"]): b for b in r.get("bins", [])}
+                vals = "  ".join(f"{_fmt(cells[e]['RMSE'], 2) + ' / ' + _fmt(cells[e]['MAE'], 2):>15}"
+                                 if e in cells else f"{'':>15}" for e in edges)
+                lines.append(f"  {r['method']:<{max(width, 32)}}  {vals}")
     return "\n".join(lines)
 
 
+def _bin(lo: float, hi: float) -> str:
+    return f">= {lo:g}" if math.isinf(hi) else f"{lo:g}-{hi:g}"
+
+
+SUMMARY_FIELDS = ("table", "method", "n_samples", "R", "RMSE", "MAE", "PSNR", "peak_ratio_mean",
+                  "peak_ratio_max")
+
+
 def summary_rows(result: dict) -> list[dict]:
-    """One row per table and method: table, method, n_samples, R, RMSE, MAE."""
-    return [{"table": t["name"], **r} for t in result.get("tables", []) for r in t["rows"]]
+    """One row per table and method: :data:`SUMMARY_FIELDS` (bins are in the JSON only)."""
+    return [{k: v for k, v in {"table": t["name"], **r}.items() if k in SUMMARY_FIELDS}
+            for t in result.get("tables", []) for r in t["rows"]]
 
 
 def write_evaluation(result: dict, path: str | os.PathLike[str]) -> Path:
@@ -68,7 +92,7 @@ def write_evaluation(result: dict, path: str | os.PathLike[str]) -> Path:
         text = json.dumps(result, indent=1, allow_nan=True) + "\n"
     elif suffix == ".csv":
         buf = io.StringIO()
-        w = csv.DictWriter(buf, ["table", "method", "n_samples", "R", "RMSE", "MAE"], lineterminator="\n")
+        w = csv.DictWriter(buf, list(SUMMARY_FIELDS), lineterminator="\n")
         w.writeheader()
         w.writerows(summary_rows(result))
         text = buf.getvalue()

@@ -161,8 +161,30 @@ def upscale_baseline(method: str, coarse: np.ndarray, lat: np.ndarray | None = N
     if method == "bicubic":
         return upsample_bicubic(x, 3, lat_pad).numpy()
     if method == "area":
-        return upsample_area(x, 3, lat, lat_pad).numpy()
+        return positive_area(upsample_area(x, 3, lat, lat_pad), x, lat).numpy()
     raise ValueError(f"unknown upsampling {method!r}")
+
+
+def positive_area(fine: torch.Tensor, coarse: torch.Tensor, lat: np.ndarray | None = None) -> torch.Tensor:
+    """Make an area-conserving field non-negative without breaking conservation.
+
+    Cubic interpolants undershoot beside sharp peaks (a plume cell next to clean air). The
+    negative fine values are set to 0 and every cell's fine values are rescaled so that
+    its area mean is again the coarse value (cells with no negative value are unchanged).
+
+    Args:
+        fine: ``(..., 3(h-1)+1, 3w)``; coarse: ``(..., h, w)`` >= 0; lat: as :func:`coarsen`.
+    """
+    from aprior.models.deepcams.grid import _inject, coarsen
+
+    if not bool((fine < 0).any()):
+        return fine
+    pos = fine.clamp(min=0.0)
+    mean = coarsen(pos, 3, lat)
+    ratio = torch.where(mean > 0, coarse / mean.clamp(min=1e-30), torch.zeros_like(mean))
+    affected = coarsen((fine < 0).to(fine.dtype), 3, lat) > 0
+    ratio = torch.where(affected, ratio, torch.ones_like(ratio))
+    return pos * _inject(ratio, 3)
 
 
 @torch.no_grad()
