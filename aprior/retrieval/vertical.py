@@ -37,6 +37,13 @@ four steps, all vectorised over pixels:
 Only the shape of ``x`` matters for the AMF, but the extension changes that shape: a
 profile that stops at 5 km must reach the tropopause (Douros et al. 2023; the TEMIS
 CAMS-a-priori product uses CAMS global above 3 km).
+
+A profile may also be a mole fraction (mol mol-1): it becomes a number density with the
+air density ``n_air = p / (R T)`` of the same atmosphere (dry ideal gas; the standard
+temperature profile unless layer temperatures are given). Heights may differ from pixel to
+pixel (``(n, z)``), as they do for fields on heights above sea level over varying terrain
+(:func:`above_ground`). Fields on model or pressure levels are integrated in pressure by
+:mod:`aprior.retrieval.vertical_fields`, which also picks the path for any field.
 """
 
 from __future__ import annotations
@@ -211,8 +218,6 @@ def _profile(conc, heights, upper) -> tuple[np.ndarray, np.ndarray]:
     z = np.broadcast_to(z, nd.shape)
     if z.shape[1] > 1 and not np.all(np.diff(z, axis=1) > 0):
         raise ValueError("heights must be strictly increasing")
-    if np.any(z[:, 0] < 0):
-        raise ValueError(f"heights are above ground and cannot be negative, got {z[:, 0].min()}")
     if upper is not None:
         u_nd, u_z = np.asarray(upper[0], dtype=np.float64), np.asarray(upper[1], dtype=np.float64)
         if u_nd.shape != (nd.shape[0], u_z.size):
@@ -226,9 +231,9 @@ def _profile(conc, heights, upper) -> tuple[np.ndarray, np.ndarray]:
             raise ValueError("upper heights must be strictly increasing")
     ground = z[:, :1] > 0
     if ground.any():
-        z = np.concatenate([np.where(ground, 0.0, -1.0), z], axis=1)
+        z = np.concatenate([np.where(ground, 0.0, np.minimum(z[:, :1], 0.0) - 1.0), z], axis=1)
         nd = np.concatenate([nd[:, :1], nd], axis=1)
-        # rows already starting at 0 m get a dummy level below ground, never reached
+        # rows already starting at or below 0 m get a dummy level below, never reached
     return z, nd
 
 
@@ -238,7 +243,6 @@ def _integral(z: np.ndarray, nd: np.ndarray, h: np.ndarray) -> np.ndarray:
         return np.zeros_like(h)
     seg = np.diff(z, axis=1)
     part = seg * 0.5 * (nd[:, :-1] + nd[:, 1:])
-    part[:, :1] = np.where(z[:, :1] < 0, 0.0, part[:, :1])  # the dummy level adds nothing
     cum = np.concatenate([np.zeros((nd.shape[0], 1)), np.cumsum(part, axis=1)], axis=1)
     idx = np.clip((h[:, :, None] >= z[:, None, :]).sum(axis=2) - 1, 0, z.shape[1] - 2)
     dz = h - np.take_along_axis(z, idx, axis=1)
@@ -252,8 +256,9 @@ def above_ground(values: np.ndarray, heights_asl: np.ndarray,
     """A profile on heights above sea level as a profile on heights above ground.
 
     Levels below the ground are dropped: their place is taken by the profile's value at
-    the ground (linear in height between the levels around it), stacked 1 mm apart so the
-    heights stay strictly increasing and add nothing to the column.
+    the ground (linear in height between the levels around it), stacked 1 mm apart just
+    below 0 m, so the heights stay strictly increasing and add nothing to the column
+    (only heights above 0 m are integrated).
 
     Args:
         values: ``(n, z)`` profile values at ``heights_asl``.
@@ -274,7 +279,7 @@ def above_ground(values: np.ndarray, heights_asl: np.ndarray,
     with np.errstate(invalid="ignore", divide="ignore"):
         w = np.clip(-agl[rows, k - 1] / (agl[rows, k] - agl[rows, k - 1]), 0.0, 1.0)
     at_ground = (1 - w) * v[rows, k - 1] + w * v[rows, k] if zs.size > 1 else v[:, 0]
-    stack = 1e-3 * np.arange(zs.size)[None, :]
+    stack = -1e-3 * (below.sum(axis=1, keepdims=True) - np.arange(zs.size)[None, :])
     h = np.where(below, stack, agl)
     vals = np.where(below, at_ground[:, None], v)
     bad = ~np.isfinite(el) | below[:, -1]
@@ -301,8 +306,9 @@ def partial_columns(
             (mol mol-1) with ``quantity="mole_fraction"``; a mole fraction becomes a number
             density with the air density ``p / (R T)`` of the temperature profile used for
             the layer heights (the standard atmosphere unless ``temperature`` is given).
-        heights: ``(z,)`` or ``(n, z)`` level heights (m above ground), strictly
-            increasing, >= 0.
+        heights: ``(z,)`` level heights (m above ground), strictly increasing, >= 0; or
+            ``(n, z)`` per pixel, where levels below 0 m (as :func:`above_ground` makes
+            them) add nothing.
         surface_pressure: ``(n,)`` Pa.
         tm5_a, tm5_b: ``(L, 2)`` hybrid coefficients (Pa, 1); L = 34 for S5P.
         config: temperature profile and extension (``VerticalConfig()`` by default).
@@ -336,6 +342,8 @@ def partial_columns(
         nd = mass_to_number_density(values)
     else:
         raise ValueError(f"unknown quantity {quantity!r}")
+    if np.ndim(heights) == 1 and np.asarray(heights)[0] < 0:
+        raise ValueError(f"heights are above ground and cannot be negative, got {np.asarray(heights)[0]}")
     if upper is not None:
         upper = (mass_to_number_density(upper[0]), upper[1])
     z, nd = _profile(nd, heights, upper)
