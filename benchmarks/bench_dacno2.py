@@ -5,7 +5,7 @@ Cases, each in a fresh process (wall time and peak memory):
 - params:   parameter counts of the paper, small and tiny presets (per part);
 - train:    training samples per second (forward, backward, AdamW step; random inputs and
             targets of the right shapes, the phase-2 loss: MSE + SSIM against CAMS at 8 km
-            and a masked station MSE): ``--train-steps`` steps of the small preset and
+            and a masked station MSE): ``--train-steps`` steps of the small and medium presets and
             ``--paper-steps`` of the paper preset, after one warm-up step;
 - infer:    one full-domain day (592 x 736 cells of 2 km): inputs normalised, every patch
             predicted (the paper's 12 patches of 256 cells for the paper preset; the small
@@ -55,7 +55,7 @@ def case_params() -> dict:
     from aprior.models.dacno2.model import summary
 
     return {p: {"n_params": (s := summary(p)).n_params, "parts": s.parts}
-            for p in ("paper", "small", "tiny")}
+            for p in ("paper", "medium", "small", "tiny")}
 
 
 def case_train(preset: str, device: str, steps: int, micro_batch: int) -> dict:
@@ -215,11 +215,12 @@ def main() -> None:
         ["cuda"] if torch.cuda.is_available() else [])
     results = [_run("params", threads=args.threads)]
     p = results[0]
-    for name in ("paper", "small", "tiny"):
+    for name in ("paper", "medium", "small", "tiny"):
         print(f"parameters {name:>6}: {p[name]['n_params']:>10,}  " + ", ".join(
             f"{k} {v:,}" for k, v in p[name]["parts"].items()))
     for dev in devices:
-        for preset, steps, mb in (("small", args.train_steps, 2), ("paper", args.paper_steps, 1)):
+        for preset, steps, mb in (("small", args.train_steps, 2), ("medium", args.train_steps, 2),
+                                  ("paper", args.paper_steps, 1)):
             r = _run("train", "--preset", preset, "--device", dev, "--steps", str(steps),
                      "--micro-batch", str(mb), threads=args.threads)
             results.append(r)

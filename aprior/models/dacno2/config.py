@@ -10,8 +10,10 @@ the ConvLSTM-3D still runs three steps. It has about 1.1 M parameters and costs 
 225 GFLOP per sample forward (about three times that with the backward pass), with about
 3 GiB of activations kept for the backward pass per sample in float32: a model that trains
 for days to weeks on two 24 GB GPUs over the paper's ~10 000 samples a phase, as the paper's
-did. ``small`` (patch 128, 0.09 M parameters) trains on a CPU; ``tiny`` (patch 64) is for
-unit tests. ``aprior models dacno2 --all-presets`` prints the parts and shapes of each.
+did. ``small`` (patch 128, 0.09 M parameters) trains on a CPU; ``medium`` (patch 128,
+about 0.3 M parameters: twice ``small``'s widths in the 2D encoders and the decoder's coarse
+scales, the full-resolution 3D parts kept narrow, where the cost is) is the mid-size CPU
+preset; ``tiny`` (patch 64) is for unit tests. ``aprior models dacno2 --all-presets`` prints the parts and shapes of each.
 """
 
 from __future__ import annotations
@@ -194,6 +196,15 @@ DACNO2Config.PRESETS = {
         emission_width=(8, 4, 2, 2), geography_width=(4, 2, 2, 1),
         transition_channels=(4, 4, 2, 2), fusion_width=(4, 4, 2, 2),
         decoder_width=(8, 4, 2, 2), temporal_hidden=16, temporal_embedding=4,
+    ),
+    # mid-size CPU preset: wider where it is cheap (2D encoders, coarse 3D scales)
+    "medium": DACNO2Config(
+        patch=128,
+        lstm2d_hidden=(32, 16, 8, 4), lstm3d_hidden=(12, 6, 4, 2),
+        met2d_width=(8, 4, 2, 2), met3d_width=(4, 2, 2, 1),
+        emission_width=(16, 8, 4, 2), geography_width=(8, 4, 2, 2),
+        transition_channels=(8, 4, 4, 2), fusion_width=(8, 4, 4, 2),
+        decoder_width=(16, 8, 4, 2), temporal_hidden=32, temporal_embedding=8,
     ),
     # unit tests: the smallest sensible network
     "tiny": DACNO2Config(
