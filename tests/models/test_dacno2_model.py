@@ -222,3 +222,14 @@ def test_summary_shapes_match_a_real_forward(model):
     with torch.no_grad():
         real = model.trace_shapes(_inputs(batch=1))
     assert real == summary("tiny").shapes
+
+
+def test_separable_max_pool_equals_the_3d_one():
+    from aprior.models.dacno2.blocks import MaxPool3x3
+
+    x = torch.randn(2, 3, 5, 7, 6, requires_grad=True)
+    torch.testing.assert_close(MaxPool3x3(3)(x), torch.nn.MaxPool3d(3, 1, 1)(x), rtol=0, atol=0)
+    x2 = torch.randn(2, 3, 7, 6)
+    torch.testing.assert_close(MaxPool3x3(2)(x2), torch.nn.MaxPool2d(3, 1, 1)(x2), rtol=0, atol=0)
+    MaxPool3x3(3)(x).sum().backward()
+    assert x.grad is not None and float(x.grad.sum()) > 0

