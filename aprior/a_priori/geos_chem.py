@@ -30,6 +30,7 @@ from aprior.a_priori.cf_generic import field_from_dataset, open_dataset
 from aprior.a_priori.cf_vertical import vertical
 from aprior.a_priori.field import ProfileField
 from aprior.errors import ProfileFieldError
+from aprior.units import factor
 
 VAR = "SpeciesConc_NO2"
 _PS = ("PS", "Met_PSC2DRY", "Met_PSC2WET", "Met_PS1DRY", "Met_PS1WET", "ps")
@@ -50,8 +51,9 @@ def read_geos_chem(path: str | PathLike[str]) -> ProfileField:
         if vert.ps_var is None:
             ps = next((n for n in _PS if n in ds.variables), None)
             if ps is not None:
+                units = str(ds[ps].attrs.get("units", "") or "hPa")  # GEOS-Chem writes hPa
                 vert = type(vert)(order=vert.order, pressure=vert.pressure, ps_var=ps,
-                                  ps_factor=100.0 if str(ds[ps].attrs.get("units", "hPa")).strip() == "hPa" else 1.0)
+                                  ps_factor=factor(units, "Pa"))
         return field_from_dataset(ds, VAR, p, source=f"GEOS-Chem ({p.name})", vert=vert, roles=roles)
 
 

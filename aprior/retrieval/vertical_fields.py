@@ -100,7 +100,12 @@ def pressure_partial_columns(
         # F(p) = ∫_p^{p_0} x dp', exact for piecewise-constant x
         cum = np.concatenate([np.zeros((n, 1)), np.cumsum(x * (pm[:, :-1] - pm[:, 1:]), axis=1)], axis=1)
         p = np.clip(pt, pm[:, -1:], pm[:, :1])
-        k = np.clip((pm[:, None, 1:] > p[:, :, None]).sum(axis=2), 0, nk - 1)
+        # the model layer holding each TM5 interface; a loop over the model's interfaces keeps
+        # memory at (n, L + 1) whatever the number of model levels (137 for IFS)
+        k = np.zeros(p.shape, dtype=np.int64)
+        for j in range(1, nk + 1):
+            k += pm[:, j:j + 1] > p
+        k = np.clip(k, 0, nk - 1)
         f = (np.take_along_axis(cum, k, axis=1)
              + np.take_along_axis(x, k, axis=1) * (np.take_along_axis(pm, k, axis=1) - p))
         columns = (f[:, 1:] - f[:, :-1]) / (G0 * M_AIR)
