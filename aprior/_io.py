@@ -107,12 +107,16 @@ def probe_writable(directory: str | os.PathLike[str]) -> None:
     d = Path(directory)
     if not d.is_dir():
         raise AprioriError("the output directory does not exist", d)
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".probe.aprior-{_HOST}-{os.getpid()}-", dir=d)
+        os.close(fd)
     except OSError as exc:
         raise AprioriError(f"cannot write here: {exc.strerror or exc}", d) from None
-    os.close(fd)
-    os.unlink(tmp)
+    finally:  # also when a signal lands between the creation and the removal
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def check_output(path: str | os.PathLike[str], *, overwrite: bool, inputs: tuple = ()) -> Path:
@@ -181,19 +185,21 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None, *,
     """
     target = Path(path)
     remove_stale_temporaries(target.parent)
-    fd, tmp = tempfile.mkstemp(prefix=_prefix(target),
-                               suffix=suffix if suffix is not None else ".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual mode
+    tmp_path = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=_prefix(target),
+                                   suffix=suffix if suffix is not None else ".tmp", dir=target.parent)
+        tmp_path = Path(tmp)
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual mode
         yield tmp_path
         _place(tmp_path, target, replace)
     except BaseException:
-        with contextlib.suppress(OSError):
-            tmp_path.unlink()
+        if tmp_path is not None:
+            with contextlib.suppress(OSError):
+                tmp_path.unlink()
         raise
 
 
@@ -204,11 +210,13 @@ def staging_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     Removed on any exception; on success the caller moves what it wants out of it, and
     what is left is removed.
     """
-    tmp = make_staging_dir(target)
+    tmp = None
     try:
+        tmp = make_staging_dir(target)
         yield tmp
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def make_staging_dir(target: str | os.PathLike[str]) -> Path:
@@ -231,29 +239,32 @@ def output_lock(path: str | os.PathLike[str]) -> Iterator[None]:
     """
     target = Path(path)
     lock = target.parent / f".{target.name}{_LOCK_SUFFIX}"
-    while True:
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as exc:
-            raise AprioriError(f"cannot write here: {exc.strerror or exc}", target.parent) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise AprioriError("another aprior run is writing this output now; wait for it "
-                               "to finish or choose another output", target) from None
-        # the lock file may have been removed by its previous holder between our open and
-        # our lock: then lock the new one
-        try:
-            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
+    fd: int | None = None
+    held = False
     try:
+        while not held:
+            try:
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as exc:
+                raise AprioriError(f"cannot write here: {exc.strerror or exc}", target.parent) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise AprioriError("another aprior run is writing this output now; wait for it "
+                                   "to finish or choose another output", target) from None
+            # the previous holder may have removed the file between our open and our lock:
+            # then lock the new one
+            try:
+                held = os.fstat(fd).st_ino == os.stat(lock).st_ino
+            except FileNotFoundError:
+                held = False
+            if not held:
+                os.close(fd)
+                fd = None
         yield
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(lock)
-        os.close(fd)
+        if held:
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+        if fd is not None:
+            os.close(fd)

@@ -112,6 +112,19 @@ def _parse_box_string(spec: str) -> Region | None:
     return Region("box", values)  # type: ignore[arg-type]
 
 
+#: feature properties that name a region, in order of preference (GeoJSON has no standard
+#: one; these are the common ones of hand-made files, Natural Earth and GADM)
+_NAME_KEYS = ("name", "NAME", "Name", "name_en", "NAME_EN", "ADMIN", "admin", "NAME_1", "NAME_0")
+
+
+def _feature_name(feature: dict) -> str | None:
+    props = feature.get("properties") or {}
+    for key in _NAME_KEYS:
+        if props.get(key):
+            return str(props[key])
+    return None
+
+
 def _load_geojson(path: Path) -> Region:
     import shapely
     from shapely.geometry import shape
@@ -123,11 +136,13 @@ def _load_geojson(path: Path) -> Region:
     if not isinstance(doc, dict) or "type" not in doc:
         raise ConfigError("the region file is not a GeoJSON object", path)
     if doc["type"] == "FeatureCollection":
-        geoms = [f.get("geometry") for f in doc.get("features", [])]
-        name = path.stem
+        feats = [f for f in doc.get("features", []) if isinstance(f, dict)]
+        geoms = [f.get("geometry") for f in feats]
+        names = {n for n in map(_feature_name, feats) if n}
+        name = names.pop() if len(names) == 1 else str(doc.get("name") or path.stem)
     elif doc["type"] == "Feature":
         geoms = [doc.get("geometry")]
-        name = str((doc.get("properties") or {}).get("name", path.stem))
+        name = _feature_name(doc) or path.stem
     else:
         geoms, name = [doc], path.stem
     polys = []

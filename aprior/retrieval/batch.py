@@ -128,8 +128,8 @@ def run_job(job: Job) -> FileResult:
                                                               ("pm25", job.pm25),
                                                               ("upper_profiles", job.upper_profiles)) if v})
         return FileResult(job.input, job.output, summary=summary)
-    except AprioriError as exc:
-        return FileResult(job.input, job.output, error=str(exc))
+    except AprioriError as exc:  # one line, even when it wraps a library's message
+        return FileResult(job.input, job.output, error=" ".join(str(exc).split()))
     except OSError as exc:
         return FileResult(job.input, job.output, error=f"{job.input}: {exc.strerror or exc}")
 
