@@ -1,14 +1,17 @@
 """Benchmark DeepCAMS: parameters, downscaling one global day, training throughput.
 
     python benchmarks/bench_deepcams.py                      # small and paper, CPU (+ CUDA if present)
-    python benchmarks/bench_deepcams.py --presets small --threads 1
+    python benchmarks/bench_deepcams.py --presets small --threads 2
 
-Prints, for the "small" and "paper" presets:
+Prints:
 
 1. parameter counts of both stages (``aprior.models.summary.get_summary``);
 2. time and peak memory to downscale one global day: 9 EAC4-like 0.75 degree frames
-   (00 UTC to the next day's 00 UTC) -> 24 hourly 0.25 degree frames, random weights (the
-   time does not depend on the weights). Each case runs in a fresh subprocess so the peak
+   (00 UTC to the next day's 00 UTC) -> 24 hourly 0.25 degree frames, first with the
+   baseline pipelines (the default linear + area, and linear + bicubic; the time to write
+   the day's file, zlib netCDF, is given apart), then with both networks for the "small"
+   and "paper" presets, random weights (the time does not depend on the weights).
+   Each case runs in a fresh subprocess so the peak
    resident memory (``ru_maxrss``) is its own; on CUDA the peak is
    ``torch.cuda.max_memory_allocated``. Cases too slow for a full day (``--partial``:
    paper size on the CPU by default) time one temporal window and one spatial frame and
@@ -78,26 +81,37 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def case_downscale(preset: str, device: str, partial: bool) -> dict:
+def case_downscale(preset: str, device: str, partial: bool, temporal: str = "network",
+                   spatial: str = "network") -> dict:
+    import tempfile
+    from pathlib import Path
+
     from aprior.models.deepcams.data import field_to_nodes
     from aprior.models.deepcams.downscale import downscale_day, interpolate_hours, upscale_frames
+    from aprior.models.deepcams.report import write_downscaled
 
-    temporal, spatial = _stages(preset, device)
+    stages = _stages(preset, device) if "network" in (temporal, spatial) else (None, None)
     field = _eac4(9)
     if not partial:
         _sync(device)
         t0 = time.perf_counter()
-        out = downscale_day("2023-03-01", field, stages=(temporal, spatial))
+        out = downscale_day("2023-03-01", field, stages=stages, temporal=temporal, spatial=spatial)
         _sync(device)
-        return {"hours": int(out.values.shape[0]), "seconds": time.perf_counter() - t0,
+        seconds = time.perf_counter() - t0
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            write_downscaled(Path(tmp) / "day.nc", out, {"date": "2023-03-01"})
+            write_s = time.perf_counter() - t0
+        return {"hours": int(out.values.shape[0]), "seconds": seconds, "write_seconds": write_s,
                 "extrapolated": False, **_peak(device)}
+    temporal_stage, spatial_stage = stages
     nodes = field_to_nodes(field)
     t0 = time.perf_counter()
-    interpolate_hours(temporal, nodes[:1], nodes[1:2], [1 / 3, 2 / 3])
+    interpolate_hours(temporal_stage, nodes[:1], nodes[1:2], [1 / 3, 2 / 3])
     _sync(device)
     t_pair = time.perf_counter() - t0
     t0 = time.perf_counter()
-    upscale_frames(spatial, nodes[:1])
+    upscale_frames(spatial_stage, nodes[:1])
     _sync(device)
     t_frame = time.perf_counter() - t0
     return {"hours": 24, "seconds": 8 * t_pair + 24 * t_frame, "extrapolated": True,
@@ -148,6 +162,19 @@ def _run_case(args: list[str], threads: int | None) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def _baselines(devices: list[str], threads: int | None) -> None:
+    """Time the baseline pipelines (no network) on one global day."""
+    for temporal, spatial in (("linear", "area"), ("linear", "bicubic")):
+        for dev in devices:
+            r = _run_case(["downscale", "none", dev, "full", temporal, spatial], threads)
+            if "error" in r:
+                print(f"  {temporal} + {spatial} {dev:<5} failed: {r['error']}")
+                continue
+            default = " (the default)" if (temporal, spatial) == ("linear", "area") else ""
+            print(f"  {temporal} + {spatial:<8} {dev:<5} {r['seconds']:8.1f} s for {r['hours']} hours "
+                  f"(+ {r['write_seconds']:.1f} s to write the file), peak RSS {r['peak_rss_mb']:.0f} MB{default}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--presets", default="small,paper")
@@ -164,7 +191,7 @@ def main() -> None:
     if a.case:
         kind, *rest = a.case
         if kind == "downscale":
-            out = case_downscale(rest[0], rest[1], rest[2] == "partial")
+            out = case_downscale(rest[0], rest[1], rest[2] == "partial", *rest[3:5])
         else:
             out = case_train(rest[0], rest[1], rest[2], int(rest[3]), int(rest[4]))
         print(json.dumps(out))
@@ -181,6 +208,7 @@ def main() -> None:
         for name in ("deepcams-temporal", "deepcams-spatial"):
             print(f"  {name:<18} {preset:<6} {get_summary(name, preset).n_params:>12,}")
     print("\ndownscale one global day (9 x 241 x 480 -> 24 x 721 x 1440)")
+    _baselines(devices, a.threads)
     for preset in presets:
         for dev in devices:
             mode = "partial" if f"{preset}:{dev}" in partial else "full"
@@ -191,7 +219,7 @@ def main() -> None:
             extra = (f" (extrapolated from {r['temporal_s_per_window']:.1f} s per window, "
                      f"{r['spatial_s_per_frame']:.1f} s per frame)") if r["extrapolated"] else ""
             cuda = f", CUDA peak {r['cuda_peak_mb']:.0f} MB" if "cuda_peak_mb" in r else ""
-            print(f"  {preset:<6} {dev:<5} {r['seconds']:8.1f} s for {r['hours']} hours, peak RSS "
+            print(f"  network + network, {preset:<6} {dev:<5} {r['seconds']:8.1f} s for {r['hours']} hours, peak RSS "
                   f"{r['peak_rss_mb']:.0f} MB{cuda}{extra}")
     print(f"\ntraining throughput (random batches, micro-batch {a.micro_batch}, data loading excluded; "
           f"temporal crops {TEMPORAL_CROP}, spatial 32 -> 96)")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from aprior._io import probe_writable
 from aprior.cli._common import console, handle_errors, progress_bar, setup_logging
 from aprior.cli.train import MODELS, set_threads
 from aprior.errors import ConfigError
@@ -71,6 +72,7 @@ def register(app: typer.Typer) -> None:
         existing = [p for p in targets if p.exists()]
         if existing and not overwrite:
             raise ConfigError("the tables exist; pass --overwrite to replace them", existing[0])
+        probe_writable(out if out.is_dir() else out.parent)  # before minutes of work
         t0 = time.perf_counter()
         if closed_loop:
             text = _closed_loop(data, out, runs, phase1, phase2, phase3, dates, device, quiet)
@@ -81,7 +83,8 @@ def register(app: typer.Typer) -> None:
             if any(v is not None for v in (runs, phase1, phase2, phase3)):
                 raise ConfigError("--runs/--phase1/2/3 are for DACNO2; DeepCAMS takes "
                                   "--temporal-weights and --spatial-weights")
-            text = _deepcams(data, out, temporal_weights, spatial_weights, dates, max_hours, device)
+            text = _deepcams(data, out, temporal_weights, spatial_weights, dates, max_hours, device,
+                             quiet)
         if not quiet:
             typer.echo(text)
             console.print(f"tables written to {out} ({time.perf_counter() - t0:.1f} s)",
@@ -126,12 +129,21 @@ def _closed_loop(data, out, runs, phase1, phase2, phase3, dates, device, quiet) 
     return render_closed_loop(result)
 
 
-def _deepcams(data, out, temporal_weights, spatial_weights, dates, max_hours, device) -> str:
+def _deepcams(data, out, temporal_weights, spatial_weights, dates, max_hours, device,
+              quiet: bool = False) -> str:
     from aprior.models.deepcams.evaluate import evaluate_deepcams
     from aprior.models.deepcams.report import render_evaluation, write_evaluation
 
-    result = evaluate_deepcams(data, temporal_weights, spatial_weights, dates=dates or None,
-                               device=device, max_hours=max_hours)
+    with progress_bar(not quiet) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(ev: dict) -> None:
+            if ev["table"] not in tasks:
+                tasks[ev["table"]] = bar.add_task(f"DeepCAMS {ev['table']}", total=ev["total"])
+            bar.update(tasks[ev["table"]], completed=ev["done"], total=ev["total"])
+
+        result = evaluate_deepcams(data, temporal_weights, spatial_weights, dates=dates or None,
+                                   device=device, max_hours=max_hours, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     text = render_evaluation(result)
     for suffix in ("json", "csv"):

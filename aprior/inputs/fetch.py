@@ -156,6 +156,26 @@ def cams_requests(start: dt.date, end: dt.date, area: list[float],
     return out
 
 
+#: EAC4's grid step (degrees) and the smallest box ``aprior downscale`` accepts (nodes a side)
+EAC4_STEP, EAC4_MIN_NODES = 0.75, 4
+
+
+def eac4_area(bbox: Sequence[float]) -> list[float]:
+    """[north, west, south, east] for an EAC4 request: :func:`request_area` rounded outward
+    to the 0.75 degree grid, so the ADS returns nodes of the global EAC4 grid, and widened to
+    at least :data:`EAC4_MIN_NODES` nodes a side: the regular regional box that
+    ``aprior downscale`` accepts (no periodic padding; edges mirrored)."""
+    n, w, s, e = request_area(bbox, step=EAC4_STEP)
+    span = (EAC4_MIN_NODES - 1) * EAC4_STEP
+    if n - s < span:
+        s = max(-90.0, n - span)
+        n = s + span
+    if e - w < span:
+        e = min(180.0, w + span)
+        w = e - span
+    return [float(n), float(w), float(s), float(e)]
+
+
 def eac4_requests(start: dt.date, end: dt.date, area: list[float]) -> list[FetchRequest]:
     """EAC4 PM2.5 requests, one per month, 3-hourly."""
     return [FetchRequest("ads", lx.CAMS_EAC4, {
@@ -167,7 +187,7 @@ def eac4_requests(start: dt.date, end: dt.date, area: list[float]) -> list[Fetch
 def build_requests(product: str, start: dt.date, end: dt.date, bbox: Sequence[float],
                    **options: Any) -> list[FetchRequest]:
     """All requests for ``product`` ("era5", "cams" or "eac4") over a lon/lat box."""
-    area = request_area(bbox)
+    area = eac4_area(bbox) if product == "eac4" else request_area(bbox)
     if product == "era5":
         return era5_requests(start, end, area, **options)
     if product == "cams":

@@ -205,3 +205,24 @@ def test_cli_unknown_method_is_refused(app, tmp_path):
         from aprior.models.deepcams.downscale import check_methods
 
         check_methods("linear", "nearest")
+
+
+def test_fetch_eac4_area_is_what_downscale_accepts():
+    """`aprior fetch eac4` asks for a box on the 0.75 degree grid, at least 4 nodes a side; a
+    file laid out as the ADS returns it for that box (north first) downscales to the box."""
+    import datetime as dt
+
+    from aprior.inputs.fetch import build_requests, eac4_area
+
+    req = build_requests("eac4", dt.date(2023, 3, 1), dt.date(2023, 3, 1), [2.3, 48.8, 2.4, 48.9])
+    n, w, s, e = req[0].request["area"]
+    assert [n, w, s, e] == eac4_area([2.3, 48.8, 2.4, 48.9])
+    for v in (n, w, s, e):
+        assert v / 0.75 == pytest.approx(round(v / 0.75))
+    assert n - s >= 2.25 and e - w >= 2.25
+    lat, lon = np.arange(s, n + 1e-6, 0.75), np.arange(w, e + 1e-6, 0.75)
+    vals = np.ones((2, lat.size, lon.size)) * 7.0
+    f = PM25Field(DAY + np.array([0, 3]).astype("timedelta64[h]"), lat, lon, vals, "eac4")
+    out = downscale_day("2023-03-01", f, expected_step=0.75)
+    assert out.lat[0] == pytest.approx(s) and out.lon[-1] == pytest.approx(e)
+    np.testing.assert_allclose(out.values, 7.0, rtol=1e-5)  # a uniform field stays uniform
