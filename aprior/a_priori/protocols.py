@@ -17,9 +17,13 @@ from aprior.a_priori.field import ProfileField
 class ProfileSource(Protocol):
     """Reads one kind of 3D NO2 field file.
 
-    ``open`` returns a field with dims ``(t, z, y, x)`` in ug m-3, heights in m above
-    ground, rows ascending in y; it raises :class:`aprior.errors.ProfileFieldError` or
-    :class:`aprior.errors.InputFileError` naming the file for anything wrong with it.
+    ``open`` returns a field with dims ``(t, z, y, x)``, rows ascending in y and levels from
+    the surface up: a mass concentration (ug m-3) or a dry-air mole fraction (mol mol-1), on
+    heights (above ground, or above sea level with a surface elevation) or on pressure
+    (hybrid, fixed pressure levels or 3D interface pressures); see
+    :class:`aprior.a_priori.field.ProfileField`. It raises
+    :class:`aprior.errors.ProfileFieldError` or :class:`aprior.errors.InputFileError` naming
+    the file for anything wrong with it, including values implausible for their units.
     """
 
     name: str
