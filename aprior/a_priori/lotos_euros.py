@@ -60,6 +60,8 @@ def read_lotos_euros(path: str | PathLike[str]) -> ProfileField:
             order_t = np.argsort(ds[times].values, kind="stable")
             hpa = hpa[order_t]
         hpa = hpa[:, :, hz.y_order][:, :, :, hz.x_order]
+        if not np.all(np.diff(hpa, axis=1) < 0):
+            raise ProfileFieldError("'hp' does not decrease monotonically from the surface up", p)
         nz = ds.sizes[roles["Z"]]
         order = np.arange(nz)[::-1] if flip else np.arange(nz)
         zeros = np.zeros(nz + 1)
