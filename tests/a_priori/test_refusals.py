@@ -99,3 +99,18 @@ def test_field_zero_over_the_orbit_refused(world, tmp_path):
     fld = open_profile_field(_write(tmp_path / "f.nc", no2, [0, 1000, 3000], lat=lat))
     with pytest.raises(ProfileFieldError, match="zero or missing in all"):
         reprocess_file(world.l2, tmp_path / "out.nc", fld, S5PNO2Sensor())
+
+
+def test_upper_field_extension_is_for_fields_on_heights(world, tmp_path):
+    from layouts import write_geos_chem
+
+    from aprior.errors import ConfigError
+    from aprior.retrieval.vertical import VerticalConfig
+
+    hybrid = open_profile_field(write_geos_chem(tmp_path / "g.nc", constant()))
+    heights = open_profile_field(write_plain(tmp_path / "p.nc", constant()))
+    cfg = ReprocessConfig(vertical=VerticalConfig(extension="upper_field"))
+    with pytest.raises(ConfigError, match="fields on heights"):
+        reprocess_file(world.l2, tmp_path / "o1.nc", hybrid, S5PNO2Sensor(), cfg, upper=heights)
+    with pytest.raises(ConfigError, match="must be on heights"):
+        reprocess_file(world.l2, tmp_path / "o2.nc", heights, S5PNO2Sensor(), cfg, upper=hybrid)
