@@ -393,9 +393,15 @@ class _Run:
         return mean, parts_mean
 
     def _reduce(self, loss_sum: float, n_sum: int, parts_sum: dict[str, float]) -> tuple[float, dict[str, float], int]:
-        """Sample-weighted means over all ranks."""
-        keys = sorted(parts_sum)
-        tot = dist_.all_reduce_sum([loss_sum, n_sum, *(parts_sum[k] for k in keys)], self.info, self.device)
+        """Sample-weighted means over all ranks.
+
+        The names of the loss parts are agreed first: a rank that saw no batch (fewer
+        validation samples than processes) has none, and a sum over vectors of different
+        lengths would hang the job.
+        """
+        keys = sorted(set().union(*dist_.gather_objects(sorted(parts_sum), self.info)))
+        tot = dist_.all_reduce_sum([loss_sum, n_sum, *(parts_sum.get(k, 0.0) for k in keys)],
+                                   self.info, self.device)
         n = max(tot[1], 1.0)
         return tot[0] / n, {k: v / n for k, v in zip(keys, tot[2:], strict=True)}, int(tot[1])
 
