@@ -16,12 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aprior._io import atomic_path, make_staging_dir, probe_writable
 from aprior.errors import InputFileError, OutputExistsError
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class DemoConfig:
         weights: DACNO2 weights; None for the bundled demo weights.
         device: torch device for the generation ("auto", "cpu", "cuda").
         overwrite: replace an existing ``out``.
+        command: the command line, recorded in every output's provenance.
     """
 
     out: Path = Path("aprior-demo")
@@ -50,6 +51,7 @@ class DemoConfig:
     weights: Path | None = None
     device: str = "auto"
     overwrite: bool = False
+    command: str = "aprior demo"
 
 
 @dataclass
@@ -101,7 +103,8 @@ def run_demo(config: DemoConfig = DemoConfig(), progress: Progress | None = None
     truth_dir = world.root / "truth" / "s5p"
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    probe_writable(out.parent)
+    tmp = make_staging_dir(out)
     seconds: dict[str, float] = {}
     try:
         t0 = time.perf_counter()
@@ -122,13 +125,13 @@ def run_demo(config: DemoConfig = DemoConfig(), progress: Progress | None = None
                 target = tmp / "reprocessed" / name / orbit.name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 sensor = find(SENSORS, orbit, None)
-                reprocess_file(orbit, target, profile_field, sensor, rcfg, command="aprior demo")
+                reprocess_file(orbit, target, profile_field, sensor, rcfg, command=config.command)
                 reprocessed[name].append(target)
         seconds["reprocess"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         say(3, STEPS, "comparing the columns (DACNO2, CAMS-like, TM5, truth)")
-        ccfg = CompareConfig(label="DACNO2-S5P", against_label="CAMS-like", command="aprior demo",
+        ccfg = CompareConfig(label="DACNO2-S5P", against_label="CAMS-like", command=config.command,
                              regions=("domain", "northern", "demo"))
         result = compare(reprocessed["dacno2"], tmp / "report", ccfg, against=reprocessed["cams"],
                          truth=[truth_dir] if truth_dir.is_dir() else None)
@@ -136,6 +139,7 @@ def run_demo(config: DemoConfig = DemoConfig(), progress: Progress | None = None
         loop = _closed_loop_line(orbits, reprocessed, truth_dir)
         say(4, STEPS, "done")
 
+        _relocate_provenance(tmp, out)
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         tmp.rename(out)
@@ -150,6 +154,18 @@ def run_demo(config: DemoConfig = DemoConfig(), progress: Progress | None = None
                       reprocessed={k: [moved(p) for p in v] for k, v in reprocessed.items()},
                       summary=list(result.summary_lines()) + loop, seconds=seconds)
 
+
+def _relocate_provenance(tmp: Path, out: Path) -> None:
+    """Point the paths recorded in the text outputs (stats, report) at where they will live:
+    the staging directory's name, unique to this run, becomes ``out``."""
+    for path in tmp.rglob("*"):
+        if path.suffix in (".json", ".html", ".csv") and path.is_file():
+            text = path.read_text(encoding="utf-8")
+            if str(tmp) in text:
+                with atomic_path(path) as t:
+                    t.write_text(text.replace(str(tmp), str(out)), encoding="utf-8")
+
+
 def _closed_loop_line(orbits: list[Path], reprocessed: dict[str, list[Path]], truth_dir: Path) -> list[str]:
     """One line: MARE of the retrieved column against the true one, per a-priori
     (``aprior evaluate --closed-loop`` gives the full table)."""
@@ -163,4 +179,3 @@ def _closed_loop_line(orbits: list[Path], reprocessed: dict[str, list[Path]], tr
     parts = [f"{name} {get[(name, 'all')]['mare_pct']:.1f} % (polluted tercile "
              f"{get[(name, 'polluted')]['mare_pct']:.1f} %)" for name in ("TM5", "CAMS-like", "DACNO2-S5P")]
     return [f"closed loop, MARE of the column against the SYNTHETIC truth ({n} pixels): " + ", ".join(parts)]
-

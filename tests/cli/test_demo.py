@@ -68,3 +68,20 @@ def test_demo_refuses_an_existing_output_and_a_day_without_an_orbit(app, demo_ru
     result = CliRunner().invoke(app, ["demo", "--out", str(bad), "--date", "2023-02-01", "-q"])
     assert result.exit_code == 2 and "2023-02-01" in result.output
     assert "Traceback" not in result.output and not bad.exists()
+
+
+def test_demo_outputs_have_the_umask_mode_and_final_paths_in_their_provenance(demo_run):
+    import json
+    import os
+    import stat
+
+    out, _ = demo_run
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask  # not mkdtemp's 0700
+    stats = json.loads((out / "report" / "stats.json").read_text())
+    text = json.dumps(stats)
+    assert ".aprior-" not in text  # no staging directory recorded
+    assert stats["report"] == str(out / "report" / "report.html")
+    assert all(f.startswith(str(out)) for f in stats["inputs"]["files"])
+    assert stats["command"].startswith("aprior ")
