@@ -148,3 +148,31 @@ def test_output_dir_same_as_input_dir_refused(world, tmp_path):
     r = runner.invoke(app, ["reprocess", str(a), str(b), "--profiles", str(world.field_path), "-o", str(src), "-q"])
     assert r.exit_code == 2
     assert "own directory" in r.output
+
+
+def test_config_keys_are_the_long_option_names_with_or_without_dashes(world, tmp_path):
+    out = tmp_path / "o.nc"
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f'[reprocess]\n"--profiles" = "{world.field_path}"\nout = "{out}"\n'
+                   'min-coverage = 0.5\nblock_scanlines = 16\ncrop = true\n')
+    r = runner.invoke(app, ["reprocess", str(world.l2), "--config", str(cfg), "-q"])
+    assert r.exit_code == 0, r.output
+    with netCDF4.Dataset(out) as ds:  # --crop from the file: fewer scanlines than the input
+        n_out = ds["PRODUCT"].dimensions["scanline"].size
+    with netCDF4.Dataset(world.l2) as ds:
+        assert n_out < ds["PRODUCT"].dimensions["scanline"].size
+    # explicit options override the file; an unknown key names itself and the file
+    cfg.write_text('[reprocess]\nmin-coverage = 0.5\nno-such = 1\n')
+    r = runner.invoke(app, ["reprocess", str(world.l2), "-p", str(world.field_path), "-o",
+                            str(tmp_path / "p.nc"), "--config", str(cfg)])
+    _one_line_error(r, "no_such", "run.toml")
+
+
+def test_failures_are_in_the_summary_table(world, tmp_path):
+    bad = tmp_path / "bad.nc"
+    bad.write_bytes(b"garbage" * 100)
+    r = runner.invoke(app, ["reprocess", str(world.l2), str(bad), "-p", str(world.field_path),
+                            "-o", str(tmp_path / "out"), "--threads", "1"])
+    assert r.exit_code == 2
+    table = r.output[r.output.index("aprior reprocess"):]
+    assert "failed" in table and "bad.nc" in table and "reason" in table
