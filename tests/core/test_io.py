@@ -41,3 +41,57 @@ def test_check_output(tmp_path):
     with pytest.raises(AprioriError, match="does not exist"):
         check_output(tmp_path / "nodir" / "o.nc", overwrite=False)
     assert check_output(tmp_path / "new.nc", overwrite=False) == tmp_path / "new.nc"
+
+
+def test_stale_temporaries_of_dead_writers_are_removed_and_only_those(tmp_path):
+    import subprocess
+    import sys
+
+    from aprior._io import _HOST, output_lock, remove_stale_temporaries
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    mine = os.getpid()
+    stale = tmp_path / f".last.pt.aprior-{_HOST}-{dead}-abc123.tmp"
+    stale_dir = tmp_path / f".report.aprior-{_HOST}-{dead}-x9.d"
+    live = tmp_path / f".out.nc.aprior-{_HOST}-{mine}-def456.tmp"
+    other_host = tmp_path / f".out.nc.aprior-elsewhere-{dead}-ghi789.tmp"
+    foreign = tmp_path / ".last.pt.abc.tmp"  # not ours: no marker
+    for p in (stale, live, other_host, foreign):
+        p.write_bytes(b"")
+    stale_dir.mkdir()
+    (stale_dir / "x").write_text("x")
+    with atomic_path(tmp_path / "last.pt") as tmp:  # any write into the directory cleans up
+        tmp.write_text("ok")
+    assert not stale.exists() and not stale_dir.exists()
+    assert live.exists() and other_host.exists() and foreign.exists()
+    # a lock file of a finished run is removed, one that is held is kept
+    with output_lock(tmp_path / "held.nc"):
+        (tmp_path / ".old.nc.aprior-lock").write_text("")
+        removed = {p.name for p in remove_stale_temporaries(tmp_path)}
+        assert ".old.nc.aprior-lock" in removed and (tmp_path / ".held.nc.aprior-lock").exists()
+    assert not (tmp_path / ".held.nc.aprior-lock").exists()
+
+
+def test_no_clobber_rename_and_output_lock(tmp_path):
+    from aprior._io import output_lock
+
+    target = tmp_path / "o.txt"
+    with pytest.raises(OutputExistsError, match="appeared while this run worked"), \
+            atomic_path(target, replace=False) as tmp:
+        tmp.write_text("mine")
+        target.write_text("someone else's")
+    assert target.read_text() == "someone else's" and sorted(os.listdir(tmp_path)) == ["o.txt"]
+    with output_lock(target), pytest.raises(AprioriError, match="another aprior run"), \
+            output_lock(target):
+        pass
+
+
+def test_check_output_refuses_unwritable_and_too_long(tmp_path):
+    with pytest.raises(AprioriError, match="too long"):
+        check_output(tmp_path / ("x" * 250 + ".nc"), overwrite=False)
+    if os.geteuid() != 0:  # root writes through permissions; the read-only mount test covers it
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o555)
+        with pytest.raises(AprioriError, match="cannot write here"):
+            check_output(ro / "o.nc", overwrite=False)
