@@ -266,6 +266,29 @@ def _cams_on_grid(cams: ProfileField, grid, heights: np.ndarray) -> np.ndarray:
     return bilinear_to_grid(w, cams.grid.y, cams.grid.x, grid)
 
 
+def _dacno2_fields(day: dt.date, catalog, models: Mapping, labels: Mapping[str, str]) -> dict[str, ProfileField]:
+    """Each model's field of ``day`` (as :func:`~aprior.models.dacno2.generate.generate_day`
+    makes it), the day's inputs built once for the models that share a data spec and
+    input statistics (the phases of one training do)."""
+    import json
+
+    from aprior.models.dacno2.dataset import build_inputs
+    from aprior.models.dacno2.generate import VARIANT_TIME
+    from aprior.models.dacno2.predict import predict_field
+
+    inputs: dict[str, list] = {}
+    out = {}
+    for k, m in models.items():
+        key = json.dumps([m.metadata.get("spec"), m.metadata.get("stats")], sort_keys=True, default=str)
+        if key not in inputs:
+            inputs[key] = build_inputs(catalog, day, m.spec, catalog.grid, m.stats)
+        no2 = predict_field(m, inputs[key], catalog.grid)
+        t = np.datetime64(day.isoformat(), "ns") + VARIANT_TIME[m.spec.variant][1]
+        out[labels[k]] = ProfileField(no2[None], m.levels_m.copy(), catalog.grid,
+                                      np.array([t], dtype="datetime64[ns]"), source=labels[k])
+    return out
+
+
 def closed_loop(data: str | os.PathLike[str], weights: Mapping[str, str | os.PathLike[str]], *,
                 qa_min: float = 0.75, device: str = "auto", dates: list[str] | None = None,
                 ceilings_km: tuple[int, ...] = CEILINGS_KM, progress: Progress | None = None) -> dict:
@@ -291,7 +314,6 @@ def closed_loop(data: str | os.PathLike[str], weights: Mapping[str, str | os.Pat
     from aprior.a_priori.cf_field import read_cf_field
     from aprior.inputs.world import open_world
     from aprior.models.dacno2.catalog import open_catalog
-    from aprior.models.dacno2.generate import generate_day
     from aprior.models.dacno2.predict import load_trained
 
     root = Path(data)
@@ -329,8 +351,7 @@ def closed_loop(data: str | os.PathLike[str], weights: Mapping[str, str | os.Pat
             if heights is None:
                 heights = truth.heights
             fields: dict[str, ProfileField] = {"CAMS-like": read_cams_eu(cams_files[iso])}
-            for k, m in models.items():
-                fields[labels[k]] = generate_day(day, data=catalog, weights=m)
+            fields.update(_dacno2_fields(day, catalog, models, labels))
             for km in ceilings_km:
                 fields[f"truth {km} km"] = ProfileField(coarsened(truth.no2, km // 2), truth.heights,
                                                         truth.grid, truth.times, source=f"truth {km} km")
