@@ -6,7 +6,9 @@ The NO2 variable is the one whose ``standard_name`` names nitrogen dioxide
 names (``no2``, ``NO2``, ``no2_conc``, ``SpeciesConc_NO2``...). Its axes and grid come from
 :mod:`aprior.a_priori.cf_axes`, its vertical coordinate from
 :mod:`aprior.a_priori.cf_vertical`, its units from :mod:`aprior.a_priori.quantities`.
-Time: none, one or many (CF units, decoded by xarray). A plain
+Time: none, one or many (CF units). Packed (int16 ``scale_factor``) data are unpacked; the
+tiny negatives a packed 0 unpacks to (within one packing step) are set to 0, as the real
+EAC4 files need. A plain
 ``xr.Dataset({"no2": (("height", "lat", "lon"), ...)}).to_netcdf(...)`` with units on
 ``no2`` and ``height`` is read without options.
 
@@ -127,6 +129,10 @@ def field_from_dataset(ds: xr.Dataset, var: str, path: str | PathLike[str], *, s
     no2 = no2[:, vert.order][:, :, hz.y_order][:, :, :, hz.x_order]
     if fac != 1.0:
         no2 = no2 * np.float32(fac)
+    scale = ds[var].encoding.get("scale_factor")
+    if scale is not None:  # packed (int16) data: a true 0 unpacks within one step of 0
+        step = abs(float(scale)) * abs(fac)
+        no2[(no2 < 0) & (no2 >= -step)] = 0.0
     check_amounts(no2, quantity, units, variable=var, path=path)
     nt = no2.shape[0]
     if times is not None and nt > 1:

@@ -151,3 +151,25 @@ def test_geos_chem_surface_pressure_used_when_present(tmp_path):
     np.testing.assert_allclose(f.pressure.surface_pressure, 100_000.0)
     g = open_profile_field(write_geos_chem(tmp_path / "g2.nc", constant()))
     assert g.pressure.surface_pressure is None
+
+
+def test_packed_zeros_unpack_to_zero(tmp_path):
+    """Old grib_to_netcdf files are int16-packed: a true 0 comes back as a tiny negative."""
+    path = write_cams_global(tmp_path / "c.nc", constant(2e-9))
+    with netCDF4.Dataset(path) as ds:
+        mmr = np.asarray(ds["no2"][:], np.float64)
+    mmr[..., :3] = 0.0
+    scale, offset = 1.1e-13, 1.50004e-9
+    packed = np.round((mmr - offset) / scale).astype(np.int16)
+    out = tmp_path / "packed.nc"
+    xr.open_dataset(path, decode_times=False).load().to_netcdf(out)
+    with netCDF4.Dataset(out, "a") as ds:
+        ds.renameVariable("no2", "no2_old")
+        v = ds.createVariable("no2", "i2", ds["no2_old"].dimensions)
+        v.set_auto_maskandscale(False)
+        v.setncatts({"scale_factor": scale, "add_offset": offset, "units": "kg kg**-1"})
+        v[:] = packed
+        assert np.any(packed[..., :3] * scale + offset < 0)  # the zeros unpack negative
+    f = open_profile_field(out)
+    assert f.no2.min() == 0.0
+    np.testing.assert_allclose(f.no2.max(), 2e-9, rtol=1e-3)
