@@ -162,8 +162,10 @@ def _check_seen_values(fld: ProfileField, weights: sp.csr_matrix, path: Path) ->
     if cells.size == 0:
         return
     flat = fld.no2.reshape(fld.no2.shape[0], fld.no2.shape[1], -1)
-    seen = flat[:, :, cells]
-    if not np.any(np.isfinite(seen) & (seen > 0)):
-        raise ProfileFieldError(
-            f"the profile field ({fld.path or fld.source}) is zero or missing in all "
-            f"{cells.size} cells this orbit sees; no a-priori profile can be made from it", path)
+    for t in range(flat.shape[0]):  # one time at a time: memory (z, cells)
+        seen = flat[t][:, cells]
+        if np.any(np.isfinite(seen) & (seen > 0)):
+            return
+    raise ProfileFieldError(
+        f"the profile field ({fld.path or fld.source}) is zero or missing in all "
+        f"{cells.size} cells this orbit sees; no a-priori profile can be made from it", path)
