@@ -312,6 +312,9 @@ def write_cf_field(
     Returns:
         the path written.
     """
+    if field.heights is None or field.surface_elevation is not None or field.quantity != "mass_concentration":
+        raise ValueError(f"write_cf_field writes fields on heights above ground in ug m-3, not "
+                         f"{field.vertical_kind} in {field.units}")
     target = Path(path)
     grid, crs = field.grid, field.grid.pyproj_crs
     timed = field.times is not None
