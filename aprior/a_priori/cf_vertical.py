@@ -79,8 +79,10 @@ def _terms(text: str) -> dict[str, str]:
     return dict(re.findall(r"(\w+)\s*:\s*(\S+)", text))
 
 
-def _coefficients(ds: xr.Dataset, terms: dict[str, str], path) -> tuple[np.ndarray, np.ndarray]:
-    """(A in Pa, B) of a formula_terms dict; ``p = A + B ps``."""
+def _coefficients(ds: xr.Dataset, terms: dict[str, str], path,
+                  units_of: dict[str, str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(A in Pa, B) of a formula_terms dict; ``p = A + B ps``. ``units_of`` gives the units
+    of terms whose variable has none (CF bounds inherit their parent's units)."""
     missing = [t for t in ("b", "ps") if t not in terms] + ([] if {"ap", "a"} & set(terms) else ["ap or a"])
     if [m for m in missing if m != "ps"]:
         raise ProfileFieldError(f"formula_terms lack {', '.join(missing)}", path)
@@ -89,7 +91,7 @@ def _coefficients(ds: xr.Dataset, terms: dict[str, str], path) -> tuple[np.ndarr
             raise ProfileFieldError(f"formula_terms name {name!r}, which is not in the file", path)
     b = np.asarray(ds[terms["b"]].values, np.float64)
     if "ap" in terms:
-        a = _pa(ds, terms["ap"], path)
+        a = _pa(ds, terms["ap"], path, (units_of or {}).get("ap", "Pa"))
     else:
         if "p0" not in terms:
             raise ProfileFieldError("formula_terms 'a: ... b: ... ps: ...' need p0 too", path)
@@ -110,8 +112,9 @@ def _hybrid(ds: xr.Dataset, coord: xr.DataArray, nz: int, path) -> Vertical:
         a_int = b_int = None
         bnd = {t: _attr(ds[terms[t]], "bounds") for t in ("ap", "a", "b") if t in terms}
         if all(bnd.values()):
-            ta = {k: (bnd.get(k, v)) for k, v in terms.items()}
-            ab, bb = _coefficients(ds, ta, path)
+            ta = {k: bnd.get(k, v) for k, v in terms.items()}
+            parent = {"ap": _attr(ds[terms["ap"]], "units") or "Pa"} if "ap" in terms else {}
+            ab, bb = _coefficients(ds, ta, path, parent)
         elif _attr(coord, "bounds") and _attr(ds[_attr(coord, "bounds")], "formula_terms"):
             ab, bb = _coefficients(ds, _terms(_attr(ds[_attr(coord, "bounds")], "formula_terms")), path)
         else:
