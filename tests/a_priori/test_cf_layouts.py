@@ -173,3 +173,32 @@ def test_packed_zeros_unpack_to_zero(tmp_path):
     f = open_profile_field(out)
     assert f.no2.min() == 0.0
     np.testing.assert_allclose(f.no2.max(), 2e-9, rtol=1e-3)
+
+
+@pytest.mark.parametrize("form", ["ap_hpa_bounds", "a_p0_half_levels"])
+def test_hybrid_formula_terms_forms(tmp_path, form):
+    from layouts import A_HALF, B_HALF, HYBRID
+
+    nz = A_HALF.size - 1
+    data = {"no2": (("lev", "lat", "lon"), np.full((nz, LAT.size, LON.size), 2e-9), {"units": "mol mol-1"})}
+    coords = {"lat": LAT, "lon": LON}
+    if form == "ap_hpa_bounds":  # bounds variables carry no units: they inherit hPa from ap
+        ap_b = np.stack([A_HALF[:-1], A_HALF[1:]], 1) / 100
+        b_b = np.stack([B_HALF[:-1], B_HALF[1:]], 1)
+        data |= {"ap": ("lev", ap_b.mean(1), {"bounds": "ap_bnds", "units": "hPa"}),
+                 "b": ("lev", b_b.mean(1), {"bounds": "b_bnds"}),
+                 "ap_bnds": (("lev", "nv"), ap_b), "b_bnds": (("lev", "nv"), b_b)}
+        coords["lev"] = ("lev", np.arange(nz, dtype=float), {"standard_name": HYBRID,
+                                                            "formula_terms": "ap: ap b: b ps: ps"})
+    else:  # CESM style, top first: a dimensionless times p0, half levels on ilev
+        data |= {"hyai": ("ilev", (A_HALF / 1e5)[::-1]), "hybi": ("ilev", B_HALF[::-1]),
+                 "P0": ((), 1000.0, {"units": "hPa"})}
+        coords["lev"] = ("lev", np.arange(nz, dtype=float), {"standard_name": HYBRID, "positive": "down",
+                                                            "formula_terms": "a: hyam b: hybm p0: P0 ps: PS"})
+        coords["ilev"] = ("ilev", np.arange(nz + 1, dtype=float), {
+            "standard_name": HYBRID, "positive": "down", "formula_terms": "a: hyai b: hybi p0: P0 ps: PS"})
+        data |= {"hyam": ("lev", np.zeros(nz)), "hybm": ("lev", np.zeros(nz))}
+    xr.Dataset(data, coords=coords).to_netcdf(tmp_path / "h.nc")
+    f = open_profile_field(tmp_path / "h.nc")
+    np.testing.assert_allclose(f.pressure.a, A_HALF, atol=1e-6)
+    np.testing.assert_allclose(f.pressure.b, B_HALF)
