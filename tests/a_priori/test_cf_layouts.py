@@ -202,3 +202,20 @@ def test_hybrid_formula_terms_forms(tmp_path, form):
     f = open_profile_field(tmp_path / "h.nc")
     np.testing.assert_allclose(f.pressure.a, A_HALF, atol=1e-6)
     np.testing.assert_allclose(f.pressure.b, B_HALF)
+
+
+def test_wrf_times_grid_and_unsupported_projection(tmp_path):
+    from layouts import write_wrfout
+
+    path = write_wrfout(tmp_path / "wrfout_d01_2023-06-15_12:00:00", constant(3e-9))
+    f = open_profile_field(path)
+    assert f.times[0] == np.datetime64("2023-06-15T12:00:00")
+    assert f.grid.dx == pytest.approx(15_000.0, rel=1e-5) and f.grid.shape == (34, 36)
+    assert "Lambert Conic Conformal" in CRS.from_user_input(f.grid.crs).to_wkt()
+    np.testing.assert_allclose(f.no2, 3e-9, rtol=1e-6)  # ppmv -> mol mol-1
+    assert f.pressure.interfaces[0, 0].min() == pytest.approx(100_000.0)
+    assert f.pressure.interfaces[0, -1].max() == pytest.approx(5_000.0)
+    with netCDF4.Dataset(path, "a") as ds:
+        ds.MAP_PROJ = 5
+    with pytest.raises(ProfileFieldError, match="MAP_PROJ 5"):
+        open_profile_field(path)
