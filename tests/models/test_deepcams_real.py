@@ -226,3 +226,20 @@ def test_fetch_eac4_area_is_what_downscale_accepts():
     out = downscale_day("2023-03-01", f, expected_step=0.75)
     assert out.lat[0] == pytest.approx(s) and out.lon[-1] == pytest.approx(e)
     np.testing.assert_allclose(out.values, 7.0, rtol=1e-5)  # a uniform field stays uniform
+
+
+def test_generate_pm25_reports_progress_and_writes_the_default_pipeline(tmp_path):
+    import xarray as xr
+
+    from aprior.models.dacno2.generate import generate_pm25
+
+    src = _regional_file(tmp_path)
+    events = []
+    out = generate_pm25("2023-03-01", [src], tmp_path / "pm.nc", progress=events.append)
+    steps = {e["step"] for e in events}
+    assert steps == {"temporal", "spatial"}
+    last = [e for e in events if e["step"] == "spatial"][-1]
+    assert last["done"] == last["total"] == 22
+    with xr.open_dataset(out) as ds:
+        assert ds.attrs["temporal_method"] == "linear" and ds.attrs["spatial_method"] == "area"
+        assert "deepcams_temporal_weights" not in ds.attrs  # no network, no weights recorded
