@@ -88,3 +88,7 @@ def main() -> None:
         with contextlib.suppress(typer.Exit):
             fail(message, code)
     raise SystemExit(code)
+
+
+if __name__ == "__main__":  # python -m aprior.cli.main works like python -m aprior
+    main()
