@@ -352,7 +352,8 @@ def test_bundled_demo_weights_load_and_say_synthetic():
         assert st.path == f"bundled:{stage}-demo.pt" and len(st.sha256) == 64
         assert st.metadata["preset"] == "small" and st.metadata["stage"] == stage
         assert st.synthetic and "SYNTHETIC" in st.metadata["trained_on"]
-        assert st.metadata["data"]["split"]["test"] == ["2023-03-06"]
+        assert st.metadata["data"]["split"]["test"] == ["2023-03-08"]
+        assert st.metadata["data"]["spec"]["model_input"] == 0.5 and st.norm.max > 1000
 
 
 # -- CLI ------------------------------------------------------------------------------------
