@@ -1,7 +1,7 @@
 """Benchmark DeepCAMS: parameters, downscaling one global day, training throughput.
 
     python benchmarks/bench_deepcams.py                      # small and paper, CPU (+ CUDA if present)
-    python benchmarks/bench_deepcams.py --presets small --threads 2
+    python benchmarks/bench_deepcams.py --presets small --partial small:cpu --threads 1
 
 Prints:
 
