@@ -119,8 +119,8 @@ def test_bushfire_input_warns_once_and_the_networks_never_amplify_beyond_the_bas
     with caplog.at_level(logging.WARNING, logger="aprior.models.deepcams.downscale"):
         out = downscale_day("2023-03-01", f, stages=st, temporal="network", spatial="network")
     warns = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warns) == 2 and all("3657 ug m-3" in w and "standard deviations" in w for w in warns)
-    assert "training maximum 400" in warns[0]
+    assert len(warns) == 1 and "3657 ug m-3" in warns[0] and "standard deviations" in warns[0]
+    assert "training maximum 400" in warns[0] and "spatial weights' range is exceeded too" in warns[0]
     base = downscale_day("2023-03-01", f, temporal="linear", spatial="area")
     assert out.values.max() <= base.values.max() * (1 + 1e-6)
     assert guard.peak_ratio(out.values, f.values) <= guard.peak_ratio(base.values, f.values) + 1e-6
@@ -137,9 +137,14 @@ def test_limit_temporal_caps_at_the_local_envelope_of_both_frames():
 
 
 def test_in_range_input_does_not_warn():
-    st = _tiny_stage("spatial")
-    assert guard.out_of_range(st, np.full((3, 3), 20.0)) is None
+    st = _tiny_stage("spatial")  # training maximum 400 ug m-3
+    assert guard.out_of_range(st, np.full((3, 3), 390.0)) is None
     assert "standard deviations" in guard.out_of_range(st, np.full((3, 3), 3657.0))
+    from aprior.models.deepcams.data import Normalisation
+
+    old = st.__class__(st.stage, st.net, Normalisation(mean=0.36, std=0.15), st.metadata, st.path, "")
+    assert guard.out_of_range(old, np.full((3, 3), 20.0)) is None  # no maximum recorded: z-score
+    assert "37 standard deviations" in guard.out_of_range(old, np.full((3, 3), 3657.0))
 
 
 # -- the CLI on real-format files ------------------------------------------------------------
@@ -243,3 +248,30 @@ def test_generate_pm25_reports_progress_and_writes_the_default_pipeline(tmp_path
     with xr.open_dataset(out) as ds:
         assert ds.attrs["temporal_method"] == "linear" and ds.attrs["spatial_method"] == "area"
         assert "deepcams_temporal_weights" not in ds.attrs  # no network, no weights recorded
+
+
+def test_cli_warns_once_on_a_bushfire_cell_with_the_networks(app, tmp_path):
+    import xarray as xr
+
+    src = _regional_file(tmp_path)
+    ds = xr.load_dataset(src)
+    vals = ds["pm2p5"].values.copy()
+    vals[:, 8, 12] = 3657e-9
+    ds["pm2p5"].values = vals
+    ds["pm2p5"].encoding = {}  # write as float: the old packing cannot hold the fire
+    os.remove(src)
+    ds.to_netcdf(src)
+    res = CliRunner().invoke(app, ["downscale", "--date", "2023-03-01", "--eac4", str(src), "--out",
+                                   str(tmp_path / "fire.nc"), "--temporal", "network", "--spatial",
+                                   "network", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    assert res.output.count("WARNING") == 1 and "3657" in res.output and "standard" in res.output
+    out = open_pm25(tmp_path / "fire.nc")
+    base = downscale_day("2023-03-01", region_field(src))
+    assert out.values.max() <= base.values.max() * (1 + 1e-5)
+
+
+def region_field(path):
+    from aprior.inputs.pm25 import read_eac4_pm25
+
+    return read_eac4_pm25(path)

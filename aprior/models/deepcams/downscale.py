@@ -119,10 +119,13 @@ def _day_frames(eac4: PM25Field, date: dt.date) -> tuple[np.ndarray, np.ndarray]
     return np.flatnonzero(sel), times[sel]
 
 
-def _warn(stage: Stage, frames: np.ndarray, what: str) -> None:
-    msg = guard.out_of_range(stage, frames, what)
-    if msg:
-        log.warning(msg)
+def _warn_once(pipe: Pipeline, frames: np.ndarray) -> None:
+    """One warning for the run when the input lies beyond a used stage's training range."""
+    msgs = [(s.stage, guard.out_of_range(s, frames, "input")) for s in pipe.used_stages]
+    msgs = [(stage, m) for stage, m in msgs if m]
+    if msgs:
+        also = [stage for stage, _ in msgs[1:]]
+        log.warning(msgs[0][1] + (f" (the {', '.join(also)} weights' range is exceeded too)" if also else ""))
 
 
 def _temporal(pipe: Pipeline, ext: np.ndarray, times: np.ndarray, gap: int,
@@ -135,7 +138,6 @@ def _temporal(pipe: Pipeline, ext: np.ndarray, times: np.ndarray, gap: int,
         report("temporal", max(n - 1, 1), max(n - 1, 1))
         return out, hours
     stage = pipe.temporal_stage
-    _warn(stage, ext, "0.75 degree input")
     capped = 0
 
     def net(g0, g1, ts):
@@ -162,8 +164,6 @@ def _spatial(pipe: Pipeline, hourly: np.ndarray, grid: region.CoarseGrid,
     h = grid.shape[0]
     wf = 3 * grid.lon.size if grid.periodic else 3 * (grid.lon.size - 1) + 1
     out = np.empty((n, 3 * (h - 1) + 1, wf), np.float32)
-    if pipe.spatial == "network":
-        _warn(pipe.spatial_stage, hourly, "hourly 0.75 degree field")
     capped = 0
     for a in range(0, n, CHUNK):
         chunk = hourly[a:a + CHUNK]
@@ -230,6 +230,7 @@ def downscale_day(date: dt.date | str, eac4: PM25Field, temporal_weights: PathLi
         if progress is not None:
             progress({"event": "downscale", "step": step, "done": done, "total": total})
 
+    _warn_once(pipeline, ext)
     hourly, hours = _temporal(pipeline, ext, times, gap, report)
     keep = hours < np.datetime64(day.isoformat(), "h") + np.timedelta64(24, "h")
     hourly, hours = hourly[keep], hours[keep]

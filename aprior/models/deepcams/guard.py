@@ -2,9 +2,10 @@
 
 **Out of range.** A network trained on one distribution extrapolates on inputs far beyond
 it (a 3657 ug m-3 bushfire cell is 37 standard deviations of ``log1p(c / 10)`` above the
-synthetic training mean). :func:`out_of_range` compares the input's peak with the stage's
-normalisation (its mean and standard deviation, and its training maximum where the
-weights record one) and returns one sentence to log as a warning, or None.
+synthetic training mean of the earlier demo weights). :func:`out_of_range` compares the
+input's peak with the stage's training maximum (any value above it) where the weights record
+one, else with its normalisation (more than 6 standard deviations above the mean), and
+returns one sentence to log as a warning, or None.
 
 **Tails.** A learned stage's output is never allowed above what its input supports:
 
@@ -40,22 +41,24 @@ log = logging.getLogger(__name__)
 
 #: standard deviations of the normalised input above which a stage warns
 Z_WARN = 6.0
-#: inputs above this multiple of the recorded training maximum warn too
-MAX_WARN = 1.5
+#: inputs above this multiple of the recorded training maximum warn
+MAX_WARN = 1.0
 #: coarse nodes a plume may move between the two frames and the target hour
 TEMPORAL_RADIUS = 3
 
 
 def out_of_range(stage, frames: np.ndarray, what: str = "input") -> str | None:
     """One sentence when ``frames`` (ug m-3, any shape) lie beyond the stage's training
-    statistics (:data:`Z_WARN` sigma above the mean, or :data:`MAX_WARN` x the training
-    maximum); None otherwise."""
+    statistics: above :data:`MAX_WARN` x the training maximum the weights record, or, for
+    weights without that record, :data:`Z_WARN` standard deviations of ``log1p(c / scale)``
+    above the training mean; None otherwise."""
     peak = float(np.max(frames)) if np.size(frames) else 0.0
     norm = stage.norm
     z = float((np.log1p(peak / norm.scale) - norm.mean) / norm.std)
     top = float(getattr(norm, "max", float("nan")))
-    beyond_max = np.isfinite(top) and peak > MAX_WARN * top
-    if z <= Z_WARN and not beyond_max:
+    # with a recorded training maximum that decides; without one, the z-score does
+    beyond = peak > MAX_WARN * top if np.isfinite(top) else z > Z_WARN
+    if not beyond:
         return None
     known = f", training maximum {top:.4g} ug m-3" if np.isfinite(top) else ""
     return (f"the {what} peaks at {peak:.4g} ug m-3, {z:.0f} standard deviations (of "
