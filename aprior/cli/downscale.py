@@ -91,9 +91,11 @@ def register(app: typer.Typer) -> None:
             console.print(f"{out}: {field.values.shape[0]} hourly frames ({hours}) of {day} on "
                           f"{field.values.shape[1]} x {field.values.shape[2]} nodes "
                           f"({pipeline.label}), {time.perf_counter() - t0:.1f} s", highlight=False)
-            if pipeline.synthetic or synthetic:
-                console.print("[bold]SYNTHETIC: made with weights trained on a synthetic world "
-                              "or from synthetic input; not a product of real data.[/]", highlight=False)
+            what = [w for w, flag in (("weights trained on a synthetic world", pipeline.synthetic),
+                                      ("synthetic input (the bundled demo world)", synthetic)) if flag]
+            if what:
+                console.print(f"[bold]SYNTHETIC: made from {' and '.join(what)}; not a product of "
+                              "real data.[/]", highlight=False)
 
     @app.command("synth-pm25")
     @handle_errors
