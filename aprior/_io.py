@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from aprior.errors import AprioriError, OutputExistsError
+from aprior.interrupts import deferred
 
 log = logging.getLogger(__name__)
 
@@ -107,16 +108,13 @@ def probe_writable(directory: str | os.PathLike[str]) -> None:
     d = Path(directory)
     if not d.is_dir():
         raise AprioriError("the output directory does not exist", d)
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".probe.aprior-{_HOST}-{os.getpid()}-", dir=d)
+    with deferred():  # a signal between the creation and the removal waits for the removal
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".probe.aprior-{_HOST}-{os.getpid()}-", dir=d)
+        except OSError as exc:
+            raise AprioriError(f"cannot write here: {exc.strerror or exc}", d) from None
         os.close(fd)
-    except OSError as exc:
-        raise AprioriError(f"cannot write here: {exc.strerror or exc}", d) from None
-    finally:  # also when a signal lands between the creation and the removal
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        os.unlink(tmp)
 
 
 def check_output(path: str | os.PathLike[str], *, overwrite: bool, inputs: tuple = ()) -> Path:
@@ -187,18 +185,19 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None, *,
     remove_stale_temporaries(target.parent)
     tmp_path = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=_prefix(target),
-                                   suffix=suffix if suffix is not None else ".tmp", dir=target.parent)
-        tmp_path = Path(tmp)
-        os.close(fd)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual mode
+        with deferred():  # the temporary exists only once tmp_path names it
+            fd, tmp = tempfile.mkstemp(prefix=_prefix(target),
+                                       suffix=suffix if suffix is not None else ".tmp",
+                                       dir=target.parent)
+            tmp_path = Path(tmp)
+            os.close(fd)
+            os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         yield tmp_path
-        _place(tmp_path, target, replace)
+        with deferred():
+            _place(tmp_path, target, replace)
     except BaseException:
         if tmp_path is not None:
-            with contextlib.suppress(OSError):
+            with deferred(), contextlib.suppress(OSError):
                 tmp_path.unlink()
         raise
 
@@ -212,11 +211,13 @@ def staging_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     """
     tmp = None
     try:
-        tmp = make_staging_dir(target)
+        with deferred():
+            tmp = make_staging_dir(target)
         yield tmp
     finally:
         if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+            with deferred():
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def make_staging_dir(target: str | os.PathLike[str]) -> Path:
@@ -224,10 +225,14 @@ def make_staging_dir(target: str | os.PathLike[str]) -> Path:
     target = Path(target)
     remove_stale_temporaries(target.parent)
     tmp = Path(tempfile.mkdtemp(prefix=_prefix(target), suffix=".d", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
+    return tmp
+
+
+def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700
-    return tmp
+    return umask
 
 
 @contextlib.contextmanager
@@ -242,29 +247,36 @@ def output_lock(path: str | os.PathLike[str]) -> Iterator[None]:
     fd: int | None = None
     held = False
     try:
-        while not held:
-            try:
-                fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-            except OSError as exc:
-                raise AprioriError(f"cannot write here: {exc.strerror or exc}", target.parent) from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                raise AprioriError("another aprior run is writing this output now; wait for it "
-                                   "to finish or choose another output", target) from None
-            # the previous holder may have removed the file between our open and our lock:
-            # then lock the new one
-            try:
-                held = os.fstat(fd).st_ino == os.stat(lock).st_ino
-            except FileNotFoundError:
-                held = False
-            if not held:
-                os.close(fd)
-                fd = None
+        with deferred():  # the lock file and its lock are taken together
+            fd, held = _take_lock(lock, target)
         yield
     finally:
-        if held:
-            with contextlib.suppress(OSError):
-                os.unlink(lock)
-        if fd is not None:
+        with deferred():
+            if held:
+                with contextlib.suppress(OSError):
+                    os.unlink(lock)
+            if fd is not None:
+                os.close(fd)
+
+
+def _take_lock(lock: Path, target: Path) -> tuple[int, bool]:
+    """Open and ``flock`` the lock file (retrying if its holder removed it meanwhile)."""
+    held = False
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise AprioriError(f"cannot write here: {exc.strerror or exc}", target.parent) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
             os.close(fd)
+            raise AprioriError("another aprior run is writing this output now; wait for it "
+                               "to finish or choose another output", target) from None
+        try:
+            held = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            held = False
+        if held:
+            return fd, held
+        os.close(fd)

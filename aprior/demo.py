@@ -23,6 +23,7 @@ from pathlib import Path
 
 from aprior._io import atomic_path, make_staging_dir, probe_writable
 from aprior.errors import InputFileError, OutputExistsError
+from aprior.interrupts import deferred
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +141,10 @@ def run_demo(config: DemoConfig = DemoConfig(), progress: Progress | None = None
         say(4, STEPS, "done")
 
         _relocate_provenance(tmp, out)
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        tmp.rename(out)
+        with deferred():  # the old output goes and the new one comes in together
+            if out.exists():
+                shutil.rmtree(out) if out.is_dir() else out.unlink()
+            tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

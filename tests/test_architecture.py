@@ -27,7 +27,8 @@ ALLOWED: dict[str, set[str]] = {
     "app": {"core", "grids", "a_priori", "inputs", "retrieval", "compare", "models", "synth"},
 }
 CORE = {"aprior", "aprior.errors", "aprior._io", "aprior.config", "aprior.plugins",
-        "aprior.constants", "aprior.units", "aprior.resources", "aprior.__main__"}
+        "aprior.constants", "aprior.units", "aprior.resources", "aprior.interrupts",
+        "aprior.__main__"}
 APP = {"aprior.demo", "aprior.__main__"}
 
 

@@ -20,7 +20,9 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from aprior import interrupts
 from aprior.errors import AprioriError
+from aprior.interrupts import Terminated
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,25 +35,6 @@ def fail(message: str, code: int = 2) -> None:
     message = " ".join(str(message).split())
     console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised like Ctrl-C so every ``finally`` and atomic write cleans up."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated(signum)
-
-
-def install_signal_handlers() -> None:
-    """Treat SIGTERM (``timeout``, batch schedulers) and SIGHUP (a closed terminal) as Ctrl-C."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        with contextlib.suppress(ValueError, OSError):  # not the main thread
-            signal.signal(sig, _raise_terminated)
 
 
 def os_error_message(exc: OSError) -> str:
@@ -69,7 +52,7 @@ def handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        install_signal_handlers()
+        interrupts.install()
         try:
             return func(*args, **kwargs)
         except AprioriError as exc:
@@ -77,8 +60,9 @@ def handle_errors(func: F) -> F:
         except OSError as exc:
             fail(os_error_message(exc))
         except Terminated as exc:
-            fail(f"terminated ({signal.Signals(exc.signum).name}); nothing partial was left",
-                 128 + exc.signum)
+            what = "interrupted" if exc.signum == signal.SIGINT else \
+                f"terminated ({signal.Signals(exc.signum).name})"
+            fail(f"{what}; nothing partial was left", 128 + exc.signum)
         except KeyboardInterrupt:
             fail("interrupted", 130)
 

@@ -64,13 +64,16 @@ def _click_error(name: str) -> type[Exception]:
 def main() -> None:
     """Run the tool; usage errors (a missing or malformed option) are one line and exit 2."""
     from aprior.cli._common import fail
+    from aprior.interrupts import Terminated
 
     usage_error, click_exception = _click_error("UsageError"), _click_error("ClickException")
     message, code = None, 0
     try:
         rv = app(standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
-    except typer.Abort:
+    except Terminated as exc:  # a signal that lands after the command's own handler
+        message, code = "terminated", 128 + exc.signum
+    except (typer.Abort, KeyboardInterrupt):
         message, code = "interrupted", 130
     except usage_error as exc:
         ctx = exc.ctx  # type: ignore[attr-defined]

@@ -38,6 +38,7 @@ from aprior.grids.regions import load_region
 from aprior.inputs.eea import write_eea
 from aprior.inputs.era5_cds import write_era5_pressure_levels, write_era5_single_levels
 from aprior.inputs.pm25 import write_eac4_pm25, write_geoscf_pm25
+from aprior.interrupts import deferred
 from aprior.synth.aerosol import LAT_025, LAT_075, LON_025, LON_075, GlobalPM25, to_075
 from aprior.synth.chemistry import Chemistry
 from aprior.synth.config import SynthConfig
@@ -116,8 +117,9 @@ def generate_world(out_dir: str | Path, cfg: SynthConfig | None = None, *, overw
     check_output_dir(final, overwrite)
     with staging_dir(final) as root:
         manifest = _generate_into(root, cfg, dom, progress)
-        prepare_output(final, overwrite)
-        publish(root, final)
+        with deferred():  # the old world goes and the new one comes in together
+            prepare_output(final, overwrite)
+            publish(root, final)
     log.info("synthetic world written to %s", final)
     return final / manifest.name
 

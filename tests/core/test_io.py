@@ -95,3 +95,28 @@ def test_check_output_refuses_unwritable_and_too_long(tmp_path):
         ro.mkdir(mode=0o555)
         with pytest.raises(AprioriError, match="cannot write here"):
             check_output(ro / "o.nc", overwrite=False)
+
+
+def test_a_signal_inside_a_deferred_block_waits_for_its_end(tmp_path):
+    import signal
+
+    from aprior import interrupts
+
+    old = {s: signal.getsignal(s) for s in interrupts.SIGNALS}
+    interrupts.install()
+    try:
+        done = []
+        with pytest.raises(interrupts.Terminated) as info:
+            with interrupts.deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(1000):  # the handler runs here, and must not raise here
+                    pass
+                done.append(True)
+        assert done == [True] and info.value.signum == signal.SIGTERM
+        with pytest.raises(interrupts.Terminated):  # outside a deferred block: at once
+            os.kill(os.getpid(), signal.SIGHUP)
+            for _ in range(1000):
+                pass
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

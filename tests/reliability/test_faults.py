@@ -38,9 +38,10 @@ def rworld(tmp_path_factory):
 
 
 def _wait_for_temporary(d: Path, proc: subprocess.Popen, timeout: float = 60.0) -> bool:
+    """Wait until the output's own temporary (``.r.nc.aprior-...tmp``) is being written."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout and proc.poll() is None:
-        if debris(d):
+        if any(p.startswith(".r.nc.aprior-") and p.endswith(".tmp") for p in everything(d)):
             return True
         time.sleep(0.002)
     return False
@@ -69,14 +70,19 @@ def test_a_killed_reprocess_leaves_nothing_a_rerun_cannot_clean(rworld, tmp_path
             p.unlink()
     else:
         pytest.fail("could not catch the run while it wrote")
-    assert not (out / "r.nc").exists()
+    # the signal lands while the output is written, or (rarely, on a loaded machine) just after
+    # its rename: then the output is whole; never a partial file
+    finished = (out / "r.nc").exists()
+    if finished:
+        assert _valid_output(out / "r.nc")
     if how == signal.SIGKILL:
-        assert proc.returncode == -signal.SIGKILL and debris(out)  # what kill -9 leaves...
+        assert proc.returncode == -signal.SIGKILL
+        assert finished or debris(out)  # what kill -9 leaves...
     else:  # ...SIGTERM and SIGHUP are handled like Ctrl-C: one line, nothing left
         assert proc.returncode == 128 + how, err
         assert "terminated" in err and "Traceback" not in err
         assert debris(out) == []
-    rerun = aprior(*args)
+    rerun = aprior(*args, "--overwrite")
     assert rerun.code == 0, rerun.err
     assert everything(out) == ["r.nc"] and _valid_output(out / "r.nc")  # stale files removed
     assert digest(rworld.l2, rworld.field_path) == before
