@@ -43,6 +43,7 @@ from aprior.a_priori.cf_field import (
     text_attr,
 )
 from aprior.a_priori.field import ProfileField
+from aprior.a_priori.protocols import netcdf_matches
 from aprior.errors import ProfileFieldError
 from aprior.units import (
     concentration_factor,
@@ -361,11 +362,7 @@ class CamsEuropeSource:
                    "(ADS netCDF, variable 'no2_conc', 0.1 degree lat/lon)")
 
     def identify(self, path: str | PathLike[str]) -> bool:
-        try:
-            with netCDF4.Dataset(path, "r") as ds:
-                return VAR in ds.variables
-        except Exception:  # identify never raises
-            return False
+        return netcdf_matches(path, lambda ds: VAR in ds.variables)
 
     def open(self, path: str | PathLike[str]) -> ProfileField:
         return read_cams_eu(path)

@@ -35,6 +35,7 @@ from aprior.a_priori.cf_axes import axis_roles
 from aprior.a_priori.cf_generic import _plane, field_from_dataset, open_dataset
 from aprior.a_priori.cf_vertical import Vertical, vertical
 from aprior.a_priori.field import PressureLevels, ProfileField
+from aprior.a_priori.protocols import netcdf_matches
 from aprior.errors import ProfileFieldError
 
 VAR = "no2"
@@ -114,6 +115,17 @@ class _Identity:
         self.x_order = np.arange(ds.sizes[roles["X"]])
 
 
+
+def _is_cams_global(ds: netCDF4.Dataset) -> bool:
+    v = ds.variables.get(VAR)
+    if v is None or "XLAT" in ds.variables or "hp" in ds.variables:
+        return False
+    units = str(getattr(v, "units", "")).replace(" ", "")
+    return units in ("kgkg**-1", "kgkg-1") and (
+        "lnsp" in ds.variables or "sp" in ds.variables
+        or any(d in v.dimensions for d in (*_MODEL_LEVEL_DIMS, "pressure_level")))
+
+
 class CamsGlobalSource:
     """The ``cams-global`` profile source."""
 
@@ -122,17 +134,7 @@ class CamsGlobalSource:
                    "levels with sp or lnsp, or on pressure levels)")
 
     def identify(self, path: str | PathLike[str]) -> bool:
-        try:
-            with netCDF4.Dataset(path, "r") as ds:
-                v = ds.variables.get(VAR)
-                if v is None or "XLAT" in ds.variables or "hp" in ds.variables:
-                    return False
-                units = str(getattr(v, "units", "")).replace(" ", "")
-                return units in ("kgkg**-1", "kgkg-1") and (
-                    "lnsp" in ds.variables or "sp" in ds.variables
-                    or any(d in v.dimensions for d in (*_MODEL_LEVEL_DIMS, "pressure_level")))
-        except Exception:  # identify never raises
-            return False
+        return netcdf_matches(path, _is_cams_global)
 
     def open(self, path: str | PathLike[str]) -> ProfileField:
         return read_cams_global(path)

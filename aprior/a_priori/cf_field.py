@@ -34,6 +34,7 @@ from pyproj.exceptions import CRSError
 from aprior import __version__
 from aprior._io import atomic_path
 from aprior.a_priori.field import ProfileField
+from aprior.a_priori.protocols import netcdf_matches
 from aprior.errors import InputFileError, ProfileFieldError
 from aprior.grids.grid import Grid
 from aprior.units import concentration_factor, decode_time, encode_time
@@ -362,6 +363,12 @@ def write_cf_field(
     return target
 
 
+
+def _is_cf_field(ds: netCDF4.Dataset) -> bool:
+    var = ds.variables.get(VAR)
+    return var is not None and var.dimensions[-3:] == ("height", "y", "x")
+
+
 class CFProfileSource:
     """The ``cf`` profile source: our CF netCDF profile field."""
 
@@ -369,12 +376,7 @@ class CFProfileSource:
     description = "CF netCDF NO2 profile field (variable 'no2' in ug m-3 on a projected grid)"
 
     def identify(self, path: str | PathLike[str]) -> bool:
-        try:
-            with netCDF4.Dataset(path, "r") as ds:
-                var = ds.variables.get(VAR)
-                return var is not None and var.dimensions[-3:] == ("height", "y", "x")
-        except Exception:  # identify never raises
-            return False
+        return netcdf_matches(path, _is_cf_field)
 
     def open(self, path: str | PathLike[str]) -> ProfileField:
         return read_cf_field(path)

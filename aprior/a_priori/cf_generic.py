@@ -31,6 +31,7 @@ import xarray as xr
 from aprior.a_priori.cf_axes import axis_roles, horizontal
 from aprior.a_priori.cf_vertical import Vertical, elevation_variable, vertical
 from aprior.a_priori.field import PressureLevels, ProfileField
+from aprior.a_priori.protocols import netcdf_matches
 from aprior.a_priori.quantities import check_amounts, quantity_of
 from aprior.errors import InputFileError, ProfileFieldError
 from aprior.units import decode_time, factor, is_convertible
@@ -203,11 +204,7 @@ class CFNetCDFSource:
                    "pressure or hybrid levels; ug m-3, mol mol-1, ppb, kg kg-1 or molec cm-3")
 
     def identify(self, path: str | PathLike[str]) -> bool:
-        try:
-            with netCDF4.Dataset(path, "r") as ds:
-                return not _named_layout(ds) and find_no2(ds.variables, lambda v: v.ndim) is not None
-        except Exception:  # identify never raises
-            return False
+        return netcdf_matches(path, lambda ds: not _named_layout(ds) and find_no2(ds.variables, lambda v: v.ndim) is not None)
 
     def open(self, path: str | PathLike[str]) -> ProfileField:
         return read_cf_netcdf(path)

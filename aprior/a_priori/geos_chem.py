@@ -23,12 +23,11 @@ from __future__ import annotations
 from os import PathLike
 from pathlib import Path
 
-import netCDF4
-
 from aprior.a_priori.cf_axes import axis_roles
 from aprior.a_priori.cf_generic import field_from_dataset, open_dataset
 from aprior.a_priori.cf_vertical import vertical
 from aprior.a_priori.field import ProfileField
+from aprior.a_priori.protocols import netcdf_matches
 from aprior.errors import ProfileFieldError
 from aprior.units import factor
 
@@ -64,11 +63,7 @@ class GeosChemSource:
     description = "GEOS-Chem SpeciesConc (SpeciesConc_NO2 in mol mol-1 dry on hybrid levels)"
 
     def identify(self, path: str | PathLike[str]) -> bool:
-        try:
-            with netCDF4.Dataset(path, "r") as ds:
-                return VAR in ds.variables
-        except Exception:  # identify never raises
-            return False
+        return netcdf_matches(path, lambda ds: VAR in ds.variables)
 
     def open(self, path: str | PathLike[str]) -> ProfileField:
         return read_geos_chem(path)

@@ -21,13 +21,13 @@ from __future__ import annotations
 from os import PathLike
 from pathlib import Path
 
-import netCDF4
 import numpy as np
 
 from aprior.a_priori.cf_axes import axis_roles, horizontal
 from aprior.a_priori.cf_generic import field_from_dataset, open_dataset
 from aprior.a_priori.cf_vertical import Vertical
 from aprior.a_priori.field import PressureLevels, ProfileField
+from aprior.a_priori.protocols import netcdf_matches
 from aprior.errors import ProfileFieldError
 from aprior.units import factor
 
@@ -76,11 +76,7 @@ class LotosEurosSource:
     description = "LOTOS-EUROS 3D output (no2 on its levels with half-level pressures hp)"
 
     def identify(self, path: str | PathLike[str]) -> bool:
-        try:
-            with netCDF4.Dataset(path, "r") as ds:
-                return VAR in ds.variables and "hp" in ds.variables
-        except Exception:  # identify never raises
-            return False
+        return netcdf_matches(path, lambda ds: VAR in ds.variables and "hp" in ds.variables)
 
     def open(self, path: str | PathLike[str]) -> ProfileField:
         return read_lotos_euros(path)

@@ -7,8 +7,11 @@ Built-in and third-party sources are registered the same way, through the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from os import PathLike
 from typing import Protocol, runtime_checkable
+
+import netCDF4
 
 from aprior.a_priori.field import ProfileField
 
@@ -36,3 +39,16 @@ class ProfileSource(Protocol):
     def open(self, path: str | PathLike[str]) -> ProfileField:
         """Read and validate the field."""
         ...
+
+
+def netcdf_matches(path: str | PathLike[str], test: Callable[[netCDF4.Dataset], bool]) -> bool:
+    """Whether ``path`` opens as netCDF and ``test(dataset)`` holds; never raises.
+
+    The body of most sources' ``identify``: cheap (the header only) and silent on any file
+    that is not netCDF or not of the source's layout.
+    """
+    try:
+        with netCDF4.Dataset(path, "r") as ds:
+            return bool(test(ds))
+    except Exception:  # identify never raises
+        return False

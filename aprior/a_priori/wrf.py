@@ -34,6 +34,7 @@ from pyproj import CRS
 from aprior.a_priori.cf_axes import grid_from_lonlat_2d
 from aprior.a_priori.cf_field import global_attrs, open_netcdf, read_float32, require_variable
 from aprior.a_priori.field import PressureLevels, ProfileField
+from aprior.a_priori.protocols import netcdf_matches
 from aprior.a_priori.quantities import check_amounts, quantity_of
 from aprior.errors import ProfileFieldError
 
@@ -115,11 +116,7 @@ class WrfChemSource:
     description = "WRF-Chem wrfout (no2 in ppmv on eta levels, P+PB pressure, Lambert/polar/Mercator grid)"
 
     def identify(self, path: str | PathLike[str]) -> bool:
-        try:
-            with netCDF4.Dataset(path, "r") as ds:
-                return "no2" in ds.variables and "XLAT" in ds.variables and "MAP_PROJ" in ds.ncattrs()
-        except Exception:  # identify never raises
-            return False
+        return netcdf_matches(path, lambda ds: "no2" in ds.variables and "XLAT" in ds.variables and "MAP_PROJ" in ds.ncattrs())
 
     def open(self, path: str | PathLike[str]) -> ProfileField:
         return read_wrfout(path)
