@@ -115,7 +115,6 @@ class _Identity:
         self.x_order = np.arange(ds.sizes[roles["X"]])
 
 
-
 def _is_cams_global(ds: netCDF4.Dataset) -> bool:
     v = ds.variables.get(VAR)
     if v is None or "XLAT" in ds.variables or "hp" in ds.variables:

@@ -363,7 +363,6 @@ def write_cf_field(
     return target
 
 
-
 def _is_cf_field(ds: netCDF4.Dataset) -> bool:
     var = ds.variables.get(VAR)
     return var is not None and var.dimensions[-3:] == ("height", "y", "x")
