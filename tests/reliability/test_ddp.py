@@ -27,7 +27,7 @@ def _torchrun() -> list[str]:
 def test_torchrun_two_processes_train_and_agree(tmp_path_factory, tmp_path):
     world = dacno2_tiny_world(tmp_path_factory)
     out = tmp_path / "run"
-    cmd = [*_torchrun(), "--nproc-per-node", "2", "--master-port", "29517", "-m", "aprior",
+    cmd = [*_torchrun(), "--standalone", "--nproc-per-node", "2", "-m", "aprior",
            "train", "--phase", "1", "--data", str(world), "--out", str(out), "--preset", "tiny",
            "--device", "cpu", "--epochs", "2", "--max-batches", "2", "--micro-batch", "1",
            "--batch-size", "2", "--cache-dir", str(tmp_path / "cache"), "--threads", "1", "-q"]
