@@ -96,37 +96,3 @@ def register(app: typer.Typer) -> None:
             if what:
                 console.print(f"[bold]SYNTHETIC: made from {' and '.join(what)}; not a product of "
                               "real data.[/]", highlight=False)
-
-    @app.command("synth-pm25")
-    @handle_errors
-    def synth_pm25(
-        out: Path = typer.Option(..., "--out", "-o", help="Directory for the PM2.5 world (new or empty).", show_default=False),
-        seed: int = typer.Option(0, "--seed", help="World seed: the same seed gives the same world."),
-        start: str = typer.Option("2023-03-01", "--start", help="First day, YYYY-MM-DD."),
-        days: int = typer.Option(8, "--days", help="Number of days."),
-        spinup: int = typer.Option(72, "--spinup-hours", help="Hours run before the first day."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace the world in --out."),
-        verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no summary."),
-    ) -> None:
-        """Write a SYNTHETIC global PM2.5 world for DeepCAMS: an hourly 0.25 degree truth
-        with winds, a boundary-layer cycle, plumes, fires, dust and rain (GEOS-CF layout),
-        and a 0.75 degree model of it with its own errors (EAC4 layout, int16-packed;
-        hourly copies for training). Separate from `aprior synth`, whose worlds it leaves
-        unchanged.
-        """
-        from aprior.synth.pm25_files import write_pm25_world
-
-        setup_logging(verbose, quiet)
-        t0 = time.perf_counter()
-        with progress_bar(not quiet) as bar:
-            task = bar.add_task("PM2.5 world (hours)", total=None)
-
-            def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
-
-            manifest = write_pm25_world(out, seed=seed, start=start, days=days,
-                                        spinup_hours=spinup, overwrite=overwrite, progress=progress)
-        if not quiet:
-            console.print(f"{manifest.parent}: SYNTHETIC PM2.5 world, seed {seed}, {days} day(s) "
-                          f"from {start}, {time.perf_counter() - t0:.1f} s", highlight=False)

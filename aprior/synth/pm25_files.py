@@ -24,14 +24,17 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from aprior._io import atomic_path
+from aprior._io import atomic_path, probe_writable, staging_dir
 from aprior.errors import ConfigError, OutputExistsError
 from aprior.inputs.pm25 import write_eac4_pm25, write_geoscf_pm25
+from aprior.interrupts import deferred
+from aprior.synth.manifest import publish
 from aprior.synth.noise import round_bits
 from aprior.synth.pm25_world import PM25Atmosphere, Sources, coarse_model, coarsen_state
 
@@ -68,38 +71,70 @@ def write_pm25_world(out: str | os.PathLike[str], *, seed: int = 0, start: str =
         first = dt.date.fromisoformat(start)
     except ValueError:
         raise ConfigError(f"start must be YYYY-MM-DD, got {start!r}") from None
-    if root.exists() and any(root.iterdir()) and not overwrite:
-        raise OutputExistsError("is not empty; pass overwrite to replace a PM2.5 world", root)
-    t_first = np.datetime64(first.isoformat(), "h")
-    h0 = _hours(t_first)
-    total = spinup_hours + 24 * days - 1  # the last step reaches 23 UTC of the last day
-    src = Sources(seed, h0, 24 * days)
-    truth, model = PM25Atmosphere(src, seed, fine_step), coarse_model(src, seed, 3 * fine_step)
-    s = truth.initial(h0 - spinup_hours)
-    m = model.initial(h0 - spinup_hours)
-    lat_f, lon_f = truth.lat, truth.lon
-    entries: list[dict] = []
-    fine_day: list[np.ndarray] = []
-    coarse_day: list[np.ndarray] = []
-    for k in range(1, total + 1):
-        hour = h0 - spinup_hours + k
-        s, m = truth.step_to(s, hour), model.step_to(m, hour)
-        if int(hour) % 24 in ANALYSIS_HOURS:
-            m = (m + ANALYSIS_WEIGHT * (coarsen_state(s) - m)).astype(np.float32)
-        if progress is not None:
-            progress(k, total)
-        if k < spinup_hours:
-            continue
-        fine_day.append(round_bits(truth.surface(s, hour), 10))
-        coarse_day.append(round_bits(model.surface(m, hour), 10))
-        if len(fine_day) == 24:
-            d = (k - spinup_hours) // 24
-            day = first + dt.timedelta(days=d)
-            times = t_first + np.timedelta64(24 * d, "h") + np.arange(24).astype("timedelta64[h]")
-            entries += _write_day(root, day, times, lat_f, lon_f, np.stack(fine_day),
-                                  model, np.stack(coarse_day))
-            fine_day, coarse_day = [], []
-    return _manifest(root, seed, first, days, entries)
+    _check_out(root, overwrite)
+    with staging_dir(root) as stage:  # the world is whole or absent, even if interrupted
+        t_first = np.datetime64(first.isoformat(), "h")
+        h0 = _hours(t_first)
+        total = spinup_hours + 24 * days - 1  # the last step reaches 23 UTC of the last day
+        src = Sources(seed, h0, 24 * days)
+        truth, model = PM25Atmosphere(src, seed, fine_step), coarse_model(src, seed, 3 * fine_step)
+        s = truth.initial(h0 - spinup_hours)
+        m = model.initial(h0 - spinup_hours)
+        lat_f, lon_f = truth.lat, truth.lon
+        entries: list[dict] = []
+        fine_day: list[np.ndarray] = []
+        coarse_day: list[np.ndarray] = []
+        for k in range(1, total + 1):
+            hour = h0 - spinup_hours + k
+            s, m = truth.step_to(s, hour), model.step_to(m, hour)
+            if int(hour) % 24 in ANALYSIS_HOURS:
+                m = (m + ANALYSIS_WEIGHT * (coarsen_state(s) - m)).astype(np.float32)
+            if progress is not None:
+                progress(k, total)
+            if k < spinup_hours:
+                continue
+            fine_day.append(round_bits(truth.surface(s, hour), 10))
+            coarse_day.append(round_bits(model.surface(m, hour), 10))
+            if len(fine_day) == 24:
+                d = (k - spinup_hours) // 24
+                day = first + dt.timedelta(days=d)
+                times = t_first + np.timedelta64(24 * d, "h") + np.arange(24).astype("timedelta64[h]")
+                entries += _write_day(stage, day, times, lat_f, lon_f, np.stack(fine_day),
+                                      model, np.stack(coarse_day))
+                fine_day, coarse_day = [], []
+        _manifest(stage, seed, first, days, entries)
+        with deferred():  # the old world goes and the new one comes in together
+            _remove_old(root)
+            publish(stage, root)
+    return root / "manifest.json"
+
+
+def _check_out(root: Path, overwrite: bool) -> None:
+    """Refuse a non-empty ``root`` unless ``overwrite`` and it holds a PM2.5 world."""
+    if root.exists() and not root.is_dir():
+        raise OutputExistsError("exists and is not a directory", root)
+    if root.is_dir() and any(root.iterdir()):
+        if not overwrite:
+            raise OutputExistsError("is not empty; pass --overwrite to replace a PM2.5 world", root)
+        if _world_kind(root) != "pm25-world":
+            raise OutputExistsError("is not empty and holds no synthetic PM2.5 world; refusing to "
+                                    "write into it even with --overwrite", root)
+    probe_writable(root.parent)
+
+
+def _world_kind(root: Path) -> str | None:
+    try:
+        return json.loads((root / "manifest.json").read_text(encoding="utf-8")).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _remove_old(root: Path) -> None:
+    """Remove an earlier PM2.5 world's files from ``root`` (checked by :func:`_check_out`)."""
+    if not root.is_dir():
+        return
+    shutil.rmtree(root / "pm25", ignore_errors=True)
+    (root / "manifest.json").unlink(missing_ok=True)
 
 
 def _write_day(root: Path, day: dt.date, times: np.ndarray, lat_f: np.ndarray, lon_f: np.ndarray,
