@@ -74,12 +74,17 @@ def command_line() -> str:
     return "aprior " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
-def apply_threads(threads: int) -> int:
+def apply_threads(threads: int | None) -> int:
     """Limit the CPU threads of this process (torch, and BLAS/OpenMP of child processes).
 
-    ``threads <= 0`` keeps the default (all cores). Returns the number in force.
+    ``None`` or 0 keeps the default (all cores). CPU runs on busy machines are often much
+    faster with fewer threads than cores. Returns the number in force.
     """
-    if threads <= 0:
+    if threads is not None and threads < 0:
+        from aprior.errors import ConfigError
+
+        raise ConfigError(f"--threads must be 0 (all cores) or more, got {threads}")
+    if not threads:
         return os.cpu_count() or 1
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)

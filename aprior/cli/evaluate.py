@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 
 from aprior._io import probe_writable
-from aprior.cli._common import console, handle_errors, progress_bar, setup_logging
-from aprior.cli.train import MODELS, set_threads
+from aprior.cli._common import apply_threads, console, handle_errors, progress_bar, setup_logging
+from aprior.cli.train import MODELS
 from aprior.errors import ConfigError
 
 PHASE_DIRS = ("phase1", "phase2", "phase3")
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
         truth, fine-scale structure and the bias per year), or DeepCAMS (--model deepcams).
         """
         setup_logging(verbose, quiet)
-        set_threads(threads)
+        apply_threads(threads)
         if model not in MODELS:
             raise ConfigError(f"--model must be dacno2 or deepcams, got {model!r}")
         stem = "table2" if model == "dacno2" else "deepcams_eval"

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import typer
 
-from aprior.cli._common import console, handle_errors, progress_bar, setup_logging
-from aprior.cli.train import set_threads
+from aprior.cli._common import apply_threads, console, handle_errors, progress_bar, setup_logging
 from aprior.errors import ConfigError
 
 
@@ -76,7 +75,7 @@ def register(app: typer.Typer) -> None:
         from aprior.models.dacno2.predict import default_world, load_trained
 
         setup_logging(verbose, quiet)
-        set_threads(threads)
+        apply_threads(threads)
         dates = _days(date, days, start, end)
         single = date is not None and days is None
         catalog = open_catalog(data if data is not None else default_world())

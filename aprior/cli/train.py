@@ -8,22 +8,12 @@ from pathlib import Path
 import typer
 
 from aprior._io import probe_writable
-from aprior.cli._common import console, handle_errors, progress_bar, setup_logging
+from aprior.cli._common import apply_threads, console, handle_errors, progress_bar, setup_logging
 from aprior.errors import ConfigError
 
 MODELS = ("dacno2", "deepcams")
 
 
-def set_threads(threads: int | None) -> None:
-    """``torch.set_num_threads`` when asked (CPU runs on busy machines are much faster with
-    fewer threads than cores)."""
-    if threads is None:
-        return
-    if threads < 1:
-        raise ConfigError(f"--threads must be at least 1, got {threads}")
-    import torch
-
-    torch.set_num_threads(threads)
 
 
 class _Progress:
@@ -97,7 +87,7 @@ def register(app: typer.Typer) -> None:
 
         quiet = quiet or not env_info().is_main  # under torchrun only rank 0 reports
         setup_logging(verbose, quiet)
-        set_threads(threads)
+        apply_threads(threads)
         if model not in MODELS:
             raise ConfigError(f"--model must be dacno2 or deepcams, got {model!r}")
         overrides = _settings_overrides(
