@@ -65,10 +65,10 @@ __all__ = [  # the checkpoint and device helpers are re-exported: callers may im
     "load_weights", "resolve_device", "save_weights", "train", "weights_hash",
 ]
 
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "plateau")
 AMP_MODES = ("auto", "bf16", "off")
 #: settings that may change on resume without breaking exactness
-_FREE_ON_RESUME = {"epochs", "patience", "device", "num_workers"}
+_FREE_ON_RESUME = {"epochs", "patience", "device", "num_workers", "plateau_reductions"}
 
 
 class TrainingDiverged(AprioriError):
@@ -82,7 +82,11 @@ class TrainSettings:
     ``batch_size`` is the effective batch: each optimizer step accumulates
     ``ceil(batch_size / (micro_batch * world_size))`` micro-batches. ``max_batches`` caps
     the micro-batches of every epoch, in training and in validation (smoke runs).
-    ``lr_schedule`` "cosine" decays the rate from ``lr`` towards 0 over ``epochs``.
+    ``lr_schedule`` "cosine" decays the rate from ``lr`` towards 0 over ``epochs``;
+    "plateau" multiplies it by ``plateau_factor`` whenever the validation loss has not
+    improved for ``plateau_epochs`` epochs (the paper's learning-rate reduction), so that
+    a run trains to convergence: it ends at the plateau that would make the
+    ``plateau_reductions + 1``-th reduction (and, with ``patience``, as before).
     """
 
     epochs: int = 200
@@ -98,6 +102,9 @@ class TrainSettings:
     max_batches: int | None = None
     patience: int | None = None
     lr_schedule: str = "constant"
+    plateau_epochs: int = 3
+    plateau_factor: float = 0.5
+    plateau_reductions: int = 3
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "micro_batch"):
@@ -117,6 +124,12 @@ class TrainSettings:
             raise ConfigError(f"num_workers must not be negative, got {self.num_workers}")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        if int(self.plateau_epochs) < 1:
+            raise ConfigError(f"plateau_epochs must be at least 1, got {self.plateau_epochs}")
+        if not 0.0 < self.plateau_factor < 1.0:
+            raise ConfigError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
+        if int(self.plateau_reductions) < 0:
+            raise ConfigError(f"plateau_reductions must not be negative, got {self.plateau_reductions}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
 
@@ -250,12 +263,16 @@ class _Run:
         self.model = dist_.wrap(model, info, self.device)
         self.opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
         self.start, self.best_val, self.best_epoch, self.bad = 0, math.inf, 0, 0
+        self.lr_scale, self.plateau_bad, self.reductions = 1.0, 0, 0  # the "plateau" schedule's state
         self.history: list[dict] = []
         if ckpt is not None:
             self.opt.load_state_dict(ckpt["optimizer"])
             self.start = int(ckpt["epoch"])
             self.best_val, self.best_epoch = float(ckpt["best_val"]), int(ckpt["best_epoch"])
             self.bad = int(ckpt.get("bad_epochs", 0))
+            self.lr_scale = float(ckpt.get("lr_scale", 1.0))
+            self.plateau_bad = int(ckpt.get("plateau_bad", 0))
+            self.reductions = int(ckpt.get("plateau_reductions", 0))
             self.history = json.loads(ckpt.get("history", "[]"))[: self.start]
             states = list(ckpt["rng"])
             if len(states) == info.world_size:
@@ -305,6 +322,10 @@ class _Run:
             if s.patience is not None and self.bad >= s.patience:
                 logger.info("early stop: no better validation loss in %d epochs", self.bad)
                 break
+            if s.lr_schedule == "plateau" and self.reductions > s.plateau_reductions:
+                logger.info("converged: the validation loss stalled after %d learning-rate reductions",
+                            s.plateau_reductions)
+                break
             t0 = time.perf_counter()
             train_loss, train_parts, n, lr = self._train_epoch(epoch)
             t_train = time.perf_counter() - t0
@@ -343,7 +364,8 @@ class _Run:
             if j == 0:  # the first micro-batch of an optimizer step
                 last = min(i + self.accum, n_micro) - 1
                 group_n = sum(sizes[i : last + 1])
-                lr = s.lr_at((epoch + group / n_opt) / s.epochs)
+                lr = (s.lr * self.lr_scale if s.lr_schedule == "plateau"
+                      else s.lr_at((epoch + group / n_opt) / s.epochs))
                 for pg in self.opt.param_groups:
                     pg["lr"] = lr
             batch = to_device(batch, self.device)
@@ -413,6 +435,15 @@ class _Run:
         else:
             self.bad += 1
         record["best"] = is_best
+        if s.lr_schedule == "plateau":
+            self.plateau_bad = 0 if is_best else self.plateau_bad + 1
+            if self.plateau_bad >= s.plateau_epochs:
+                self.reductions += 1
+                self.plateau_bad = 0
+                if self.reductions <= s.plateau_reductions:
+                    self.lr_scale *= s.plateau_factor
+                    logger.info("validation plateau: learning rate now %.3g", s.lr * self.lr_scale)
+            record["converged"] = self.reductions > s.plateau_reductions
         self.history.append(record)
         states = dist_.gather_objects(rng_state(), self.info)
         if not self.info.is_main:
@@ -425,6 +456,8 @@ class _Run:
         state = dist_.unwrap(self.model).state_dict()
         ckpt = {"model": state, "optimizer": self.opt.state_dict(), "epoch": epoch + 1,
                 "best_val": self.best_val, "best_epoch": self.best_epoch, "bad_epochs": self.bad,
+                "lr_scale": self.lr_scale, "plateau_bad": self.plateau_bad,
+                "plateau_reductions": self.reductions,
                 "rng": states, "task": task.name, "world_size": self.info.world_size,
                 "settings": json.dumps(dataclasses.asdict(s)), "history": json.dumps(self.history),
                 "metadata": dumps_metadata(meta)}

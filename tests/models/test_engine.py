@@ -232,6 +232,24 @@ def test_early_stopping_and_max_batches(tmp_path):
     assert {e["steps"] for e in events if e["event"] == "step"} == {3}
 
 
+def test_plateau_schedule_halves_the_rate_and_ends_the_run_when_converged(tmp_path):
+    # a constant validation loss: epoch 1 is best, then every 2 epochs a plateau
+    s = replace(FAST, epochs=50, lr=0.02, lr_schedule="plateau", plateau_epochs=2,
+                plateau_factor=0.5, plateau_reductions=2)
+    res = train(TinyTask(constant_val=True), s, tmp_path / "run")
+    rows = [json.loads(line) for line in res.metrics_path.read_text().splitlines()]
+    assert [r["lr"] for r in rows] == pytest.approx([0.02] * 3 + [0.01] * 2 + [0.005] * 2)
+    assert res.epochs_run == 7 and rows[-1]["converged"] and not rows[-2]["converged"]
+    # a killed plateau run resumes with its reduced rate and the same end
+    with pytest.raises(Killed):
+        train(TinyTask(constant_val=True), s, tmp_path / "cut", progress=kill_at(5))
+    cut = train(TinyTask(constant_val=True), s, tmp_path / "cut", resume=True)
+    again = [json.loads(line) for line in cut.metrics_path.read_text().splitlines()]
+    assert [r["lr"] for r in again] == [r["lr"] for r in rows] and cut.epochs_run == 7
+    with pytest.raises(ConfigError, match="plateau_factor"):
+        TrainSettings(lr_schedule="plateau", plateau_factor=1.5)
+
+
 def test_initial_state_is_loaded_and_checked(tmp_path):
     task = TinyTask()
     torch.manual_seed(42)
