@@ -34,10 +34,14 @@ def test_demo_runs_end_to_end_and_writes_the_report(demo_run):
     assert result.exit_code == 0, result.output
     report = out / "report" / "report.html"
     assert report.is_file() and "<img" in report.read_text()
-    assert (out / "profiles" / "dacno2_s5p_20230113.nc").is_file()
+    names = sorted(p.name for p in (out / "profiles").glob("*.nc"))
+    assert names == [f"dacno2_s5p_2023{md}.nc" for md in ("0113", "0413", "0712", "1010")]
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert len(lines) >= 3
     assert "truth" in result.output.lower()
+    loop = [ln for ln in lines if ln.startswith("closed loop")]
+    assert len(loop) == 1 and "4 orbit(s) on 4 day(s), months 1, 4, 7, 10" in loop[0]
+    assert "all held out" in loop[0]  # none is a training or validation day of the bundled weights
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".run.")]  # no temp dir left
 
 
@@ -45,10 +49,11 @@ def test_demo_reprocesses_with_both_apriori(demo_run):
     out, _ = demo_run
     for name in ("dacno2", "cams"):
         files = sorted((out / "reprocessed" / name).glob("*.nc"))
-        assert len(files) == 1
-        with h5py.File(files[0], "r") as f:
-            col = f["PRODUCT/nitrogendioxide_tropospheric_column_reprocessed"][...]
-        assert (col[col < 9e36] > 0).sum() > 500
+        assert len(files) == 4  # one orbit on each of the world's four days
+        for path in files:
+            with h5py.File(path, "r") as f:
+                col = f["PRODUCT/nitrogendioxide_tropospheric_column_reprocessed"][...]
+            assert (col[col < 9e36] > 0).sum() > 500
 
 
 def test_demo_generated_profile_reads_as_a_profile_field(demo_run):
@@ -68,6 +73,14 @@ def test_demo_refuses_an_existing_output_and_a_day_without_an_orbit(app, demo_ru
     result = CliRunner().invoke(app, ["demo", "--out", str(bad), "--date", "2023-02-01", "-q"])
     assert result.exit_code == 2 and "2023-02-01" in result.output
     assert "Traceback" not in result.output and not bad.exists()
+
+
+def test_demo_runs_one_day_when_asked(app, tmp_path):
+    out = tmp_path / "one"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--date", "2023-07-12", "--device", "cpu", "-q"])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (out / "profiles").glob("*.nc")] == ["dacno2_s5p_20230712.nc"]
+    assert "1 orbit(s) on 1 day(s), months 7" in result.output
 
 
 def test_demo_outputs_have_the_umask_mode_and_final_paths_in_their_provenance(demo_run):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pathlib import Path
 
 import netCDF4
@@ -90,14 +92,14 @@ def test_written_field_is_what_reprocess_reads(demo, tmp_path):
 
 def test_generate_days_writes_one_file_per_day_and_refuses_to_overwrite(tmp_path):
     trained = load_trained(None, "cpu")
-    days = day_range(DAY, days=2)
+    days = [dt.date(2023, 1, 13), dt.date(2023, 4, 13)]  # two orbit days of the bundled world
     paths = generate_days(days, tmp_path / "out", weights=trained)
     assert [p.name for p in paths] == [field_name(d) for d in days]
-    assert str(read_cf_field(paths[1]).times[0]).startswith("2023-01-14T12:00")
+    assert str(read_cf_field(paths[1]).times[0]).startswith("2023-04-13T12:00")
     with pytest.raises(OutputExistsError):
         generate_days(days[:1], tmp_path / "out", weights=trained)
-    with pytest.raises(InputFileError, match="2023-01-15"):
-        generate_days(day_range(DAY, days=3), tmp_path / "more", weights=trained)
+    with pytest.raises(InputFileError, match="2023-01-14"):  # the world has every 90th day only
+        generate_days(day_range(DAY, days=2), tmp_path / "more", weights=trained)
     assert not (tmp_path / "more" / field_name(days[0])).exists()
 
 
