@@ -8,7 +8,14 @@ from pathlib import Path
 import typer
 
 from aprior._io import probe_writable
-from aprior.cli._common import apply_threads, console, handle_errors, progress_bar, setup_logging
+from aprior.cli._common import (
+    apply_threads,
+    command_line,
+    console,
+    handle_errors,
+    progress_bar,
+    setup_logging,
+)
 from aprior.errors import ConfigError
 
 MODELS = ("dacno2", "deepcams")
@@ -107,7 +114,8 @@ def register(app: typer.Typer) -> None:
 
                 result = train_phase(phase, data, out, preset=preset, config_path=config,
                                      overrides=overrides, from_=from_, cache_dir=cache_dir,
-                                     resume=resume, progress=show, prepare_progress=show.prepare)
+                                     resume=resume, progress=show, prepare_progress=show.prepare,
+                                     command=command_line())
                 what = f"DACNO2 phase {phase}"
             else:
                 result, what = _train_deepcams(stage, phase, from_, data, out, preset, config,

@@ -188,8 +188,13 @@ class TrainResult:
 
 
 def train(task: TrainTask, settings: TrainSettings, run_dir: Path, *, resume: bool = False,
-          progress: Callable[[dict], None] | None = None) -> TrainResult:
+          progress: Callable[[dict], None] | None = None, command: str | None = None) -> TrainResult:
     """Train ``task`` with ``settings``, writing to ``run_dir``; see the module docstring.
+
+    The weights file's metadata records ``training``: the best epoch, the settings, the
+    ``command`` that ran it (when given) and, once the run ends, its ``budget`` (epochs,
+    samples, wall and training seconds over every invocation, resumed ones included) and why
+    it stopped (``converged``, ``patience`` or ``epochs``).
 
     ``progress`` (rank 0 only) gets, after every micro-batch,
     ``{"event": "step", "epoch", "epochs", "step", "steps", "loss"}`` (``loss`` the running
@@ -206,15 +211,31 @@ def train(task: TrainTask, settings: TrainSettings, run_dir: Path, *, resume: bo
     device = resolve_device(settings.device)
     check_run_dir(run_dir, resume)
     device = dist_.init(info, device)  # the process group lives until the process exits
-    return _Run(task, settings, run_dir, info, device, progress).run(resume)
+    return _Run(task, settings, run_dir, info, device, progress, command).run(resume)
 
 
 def weights_metadata(task_meta: dict, task_name: str, settings: TrainSettings, best_epoch: int,
-                     best_val: float, epochs: int, world_size: int) -> dict:
+                     best_val: float, epochs: int, world_size: int, command: str | None = None,
+                     budget: dict | None = None) -> dict:
     """The metadata of checkpoints and the weights file: the task's, plus how it was trained."""
-    return {**task_meta, "task": task_name, "training": {
-        "best_epoch": best_epoch, "best_val": best_val, "epochs": epochs,
-        "world_size": world_size, "settings": dataclasses.asdict(settings)}}
+    training = {"best_epoch": best_epoch, "best_val": best_val, "epochs": epochs,
+                "world_size": world_size, "settings": dataclasses.asdict(settings)}
+    if command is not None:
+        training["command"] = command
+    if budget is not None:
+        training["budget"] = budget
+    return {**task_meta, "task": task_name, "training": training}
+
+
+def run_budget(history: list[dict], stopped: str | None = None) -> dict:
+    """What a run cost, from its per-epoch records: epochs, samples and seconds."""
+    out = {"epochs_run": len(history),
+           "samples": int(sum(r.get("samples", 0) for r in history)),
+           "train_seconds": round(float(sum(r.get("train_seconds", 0.0) for r in history)), 1),
+           "wall_seconds": round(float(sum(r.get("seconds", 0.0) for r in history)), 1)}
+    if stopped is not None:
+        out["stopped"] = stopped
+    return out
 
 
 def _load_state(model: nn.Module, state: dict[str, Tensor], what: str, task: str, path: Path | None) -> None:
@@ -230,8 +251,10 @@ class _Run:
     """One training invocation, in one process."""
 
     def __init__(self, task: TrainTask, settings: TrainSettings, run_dir: Path, info: dist_.DistInfo,
-                 device: torch.device, progress: Callable[[dict], None] | None) -> None:
+                 device: torch.device, progress: Callable[[dict], None] | None,
+                 command: str | None = None) -> None:
         self.task, self.s, self.run_dir, self.info, self.device = task, settings, run_dir, info, device
+        self.command = command
         self.progress = progress if info.is_main else None
         self.amp = amp_enabled(settings.amp, device)
         self.accum = settings.accumulation(info.world_size)
@@ -318,13 +341,16 @@ class _Run:
         done = self.start
         if self.start >= s.epochs:
             logger.info("the run in %s already has %d epochs; nothing to do", self.run_dir, self.start)
+        stopped = "epochs"
         for epoch in range(self.start, s.epochs):
             if s.patience is not None and self.bad >= s.patience:
                 logger.info("early stop: no better validation loss in %d epochs", self.bad)
+                stopped = "patience"
                 break
             if s.lr_schedule == "plateau" and self.reductions > s.plateau_reductions:
                 logger.info("converged: the validation loss stalled after %d learning-rate reductions",
                             s.plateau_reductions)
+                stopped = "converged"
                 break
             t0 = time.perf_counter()
             train_loss, train_parts, n, lr = self._train_epoch(epoch)
@@ -337,10 +363,26 @@ class _Run:
                 "seconds": time.perf_counter() - t0, "train_seconds": t_train, "samples": n,
                 "samples_per_second": n / t_train if t_train > 0 else 0.0})
             done = epoch + 1
+        else:
+            if s.lr_schedule == "plateau" and self.reductions > s.plateau_reductions:
+                stopped = "converged"
+            elif s.patience is not None and self.bad >= s.patience:
+                stopped = "patience"
+        if self.info.is_main and self.paths["weights"].is_file():
+            self._record_budget(stopped)
         dist_.barrier(self.info)  # every rank returns only once rank 0's files are written
         return TrainResult(self.run_dir, self.paths["best"], self.paths["last"], self.paths["weights"],
                            self.best_epoch, self.best_val, done, self.metrics_path,
                            samples / seconds if seconds > 0 else 0.0)
+
+    def _record_budget(self, stopped: str) -> None:
+        """Write the whole run's budget and stop reason into weights.pt's metadata."""
+        state, meta = load_weights(self.paths["weights"])
+        training = dict(meta.get("training", {}))
+        training["budget"] = run_budget(self.history, stopped)
+        if self.command is not None:
+            training.setdefault("command", self.command)
+        save_weights(self.paths["weights"], state, {**meta, "training": training})
 
     def _train_epoch(self, epoch: int) -> tuple[float, dict[str, float], int, float]:
         s, info, model = self.s, self.info, self.model
@@ -452,7 +494,7 @@ class _Run:
                     record["train_loss"], record["val_loss"], " (best)" if is_best else "",
                     record["seconds"], record["samples_per_second"])
         meta = weights_metadata(self.task_meta, task.name, s, self.best_epoch, self.best_val, epoch + 1,
-                                self.info.world_size)
+                                self.info.world_size, self.command, run_budget(self.history))
         state = dist_.unwrap(self.model).state_dict()
         ckpt = {"model": state, "optimizer": self.opt.state_dict(), "epoch": epoch + 1,
                 "best_val": self.best_val, "best_epoch": self.best_epoch, "bad_epochs": self.bad,

@@ -227,8 +227,12 @@ def test_refusals(tmp_path):
 def test_early_stopping_and_max_batches(tmp_path):
     events: list[dict] = []
     s = replace(FAST, epochs=10, patience=2, max_batches=3)
-    res = train(TinyTask(constant_val=True), s, tmp_path / "run", progress=events.append)
+    res = train(TinyTask(constant_val=True), s, tmp_path / "run", progress=events.append,
+                command="aprior train --phase 1")
     assert res.epochs_run == 3 and res.best_epoch == 1  # epoch 1 best, 2 and 3 no better: stop
+    training = load_weights(res.weights_path)[1]["training"]
+    assert training["command"] == "aprior train --phase 1"
+    assert training["budget"]["stopped"] == "patience" and training["budget"]["samples"] == 3 * 6
     assert {e["steps"] for e in events if e["event"] == "step"} == {3}
 
 
@@ -246,6 +250,9 @@ def test_plateau_schedule_halves_the_rate_and_ends_the_run_when_converged(tmp_pa
     cut = train(TinyTask(constant_val=True), s, tmp_path / "cut", resume=True)
     again = [json.loads(line) for line in cut.metrics_path.read_text().splitlines()]
     assert [r["lr"] for r in again] == [r["lr"] for r in rows] and cut.epochs_run == 7
+    meta = load_weights(res.weights_path)[1]["training"]
+    assert meta["budget"]["stopped"] == "converged" and meta["budget"]["epochs_run"] == 7
+    assert meta["budget"]["samples"] == 7 * 24
     with pytest.raises(ConfigError, match="plateau_factor"):
         TrainSettings(lr_schedule="plateau", plateau_factor=1.5)
 

@@ -212,7 +212,8 @@ def train_phase(phase: int, data: str | os.PathLike[str], run_dir: str | os.Path
                 from_: str | os.PathLike[str] | None = None,
                 cache_dir: str | os.PathLike[str] | None = None, resume: bool = False,
                 progress: Callable[[dict], None] | None = None,
-                prepare_progress: Callable[[str, int, int], None] | None = None) -> TrainResult:
+                prepare_progress: Callable[[str, int, int], None] | None = None,
+                command: str | None = None) -> TrainResult:
     """Train DACNO2 phase ``phase`` on ``data``, writing the run to ``run_dir``.
 
     Args:
@@ -230,6 +231,7 @@ def train_phase(phase: int, data: str | os.PathLike[str], run_dir: str | os.Path
         resume: continue the run in ``run_dir`` (``from_`` defaults to the recorded one).
         progress: engine progress callback; ``prepare_progress(what, done, total)`` for the
             data preparation.
+        command: the command line, recorded in the weights' metadata (``training.command``).
 
     Raises:
         ConfigError: bad options; a phase without (or with a mismatched) predecessor.
@@ -256,7 +258,7 @@ def train_phase(phase: int, data: str | os.PathLike[str], run_dir: str | os.Path
                      options=options, base_lr=base_lr, trained_on=trained_on(catalog))
     log.info("DACNO2 phase %d (%s): %d training and %d validation days, lr %g", phase, label,
              len(task.train_days), len(task.val_days), settings.lr)
-    result = train(task, settings, run_dir, resume=resume, progress=progress)
+    result = train(task, settings, run_dir, resume=resume, progress=progress, command=command)
     if dist_.env_info().is_main:
         write_metrics_csv(result.metrics_path)
     return result
