@@ -17,7 +17,11 @@ Peak memory is the peak resident set of the case's process (``VmHWM``, which is 
 ru_maxrss can carry the parent's peak across fork + exec) and, on CUDA,
 ``torch.cuda.max_memory_allocated``. GPU cases run when ``torch.cuda.is_available()``.
 
-Usage: python benchmarks/bench_dacno2.py [--devices cpu,cuda] [--threads N]
+- train with ``--procs N``: the small and medium presets again as N DDP processes (gloo) of
+            one CPU thread each, what ``torchrun --nproc-per-node N -m aprior train ...
+            --threads 1`` does: on a small CPU this beats N intra-op threads.
+
+Usage: python benchmarks/bench_dacno2.py [--devices cpu,cuda] [--threads N] [--procs N]
        [--train-steps 4] [--paper-steps 2] [--json FILE]
 """
 
@@ -58,8 +62,13 @@ def case_params() -> dict:
             for p in ("paper", "medium", "small", "tiny")}
 
 
-def case_train(preset: str, device: str, steps: int, micro_batch: int) -> dict:
+def case_train(preset: str, device: str, steps: int, micro_batch: int, procs: int = 1) -> dict:
+    """One process, or ``procs`` CPU processes of one thread each under DDP (gloo), as
+    ``torchrun --nproc-per-node N -m aprior train ... --threads 1`` runs them."""
     import torch
+
+    if procs > 1:
+        return _case_train_ddp(preset, steps, micro_batch, procs)
 
     from aprior.models.dacno2.config import DACNO2Config
     from aprior.models.dacno2.model import DACNO2, example_inputs
@@ -102,6 +111,72 @@ def case_train(preset: str, device: str, steps: int, micro_batch: int) -> dict:
     if dev.type == "cuda":
         out["cuda_peak_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
     return out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ddp_worker(rank: int, procs: int, port: int, preset: str, steps: int, micro_batch: int, queue) -> None:
+    import os
+
+    import torch
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from aprior.models.dacno2.config import DACNO2Config
+    from aprior.models.dacno2.model import DACNO2, example_inputs
+    from aprior.models.losses import avg_pool_xy, masked_mse, ssim_per_layer
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=procs)
+    torch.manual_seed(0)
+    cfg = DACNO2Config.preset(preset)
+    model = DistributedDataParallel(DACNO2(cfg).train())
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    g = torch.Generator().manual_seed(rank)
+    x = example_inputs(cfg, micro_batch, generator=g)
+    s = cfg.patch
+    cams = torch.rand(micro_batch, cfg.n_levels, s // 4, s // 4, generator=g) * 20
+    stations = torch.rand(micro_batch, s, s, generator=g) * 40
+    smask = torch.rand(micro_batch, s, s, generator=g) < 0.002
+
+    def step() -> None:
+        pred = model(**x)
+        pooled = avg_pool_xy(pred, 4)
+        loss = (masked_mse(pooled, cams, torch.ones_like(cams, dtype=torch.bool))
+                + 1 - ssim_per_layer(pooled, cams) + masked_mse(pred[:, 0], stations, smask))
+        loss.backward()  # DDP all-reduces the gradients here
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    step()
+    dist.barrier()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    dist.barrier()
+    if rank == 0:
+        queue.put(time.perf_counter() - t0)
+    dist.destroy_process_group()
+
+
+def _case_train_ddp(preset: str, steps: int, micro_batch: int, procs: int) -> dict:
+    import torch.multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = ctx.SimpleQueue()
+    mp.start_processes(_ddp_worker, args=(procs, _free_port(), preset, steps, micro_batch, queue),
+                       nprocs=procs, join=True, start_method="spawn")
+    dt = queue.get()
+    return {"preset": preset, "device": "cpu", "amp": False, "micro_batch": micro_batch,
+            "procs": procs, "steps": steps, "seconds": dt,
+            "samples_per_second": procs * steps * micro_batch / dt}
 
 
 def case_infer(preset: str, device: str) -> dict:
@@ -175,7 +250,7 @@ def _child(args) -> None:
     if args.case == "params":
         res = case_params()
     elif args.case == "train":
-        res = case_train(args.preset, args.device, args.steps, args.micro_batch)
+        res = case_train(args.preset, args.device, args.steps, args.micro_batch, args.procs)
     else:
         res = case_infer(args.preset, args.device)
     res.update(case=args.case, wall_s=time.perf_counter() - t0, peak_rss_mb=_peak_mb())
@@ -200,6 +275,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--micro-batch", type=int, default=2)
+    ap.add_argument("--procs", type=int, default=1,
+                    help="train case on the CPU: DDP processes of one thread each (torchrun-style)")
     ap.add_argument("--devices", default=None, help="comma-separated; default cpu (+cuda if available)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--train-steps", type=int, default=4)
@@ -225,6 +302,12 @@ def main() -> None:
                      "--micro-batch", str(mb), threads=args.threads)
             results.append(r)
             _show(r)
+        if dev == "cpu" and args.procs > 1:  # every core busy: one-thread DDP processes
+            for preset in ("small", "medium"):
+                r = _run("train", "--preset", preset, "--device", "cpu", "--steps", str(args.train_steps),
+                         "--micro-batch", "2", "--procs", str(args.procs), threads=None)
+                results.append(r)
+                _show(r)
         for preset in ("paper", "small"):
             r = _run("infer", "--preset", preset, "--device", dev, threads=args.threads)
             results.append(r)
@@ -240,7 +323,8 @@ def _show(r: dict) -> None:
         return
     gpu = f", CUDA peak {r['cuda_peak_mb']:.0f} MB" if "cuda_peak_mb" in r else ""
     if r["case"] == "train":
-        print(f"train {r['preset']:>5} on {r['device']}: {r['samples_per_second']:.3g} samples/s "
+        procs = f" x {r['procs']} DDP processes" if r.get("procs", 1) > 1 else ""
+        print(f"train {r['preset']:>5} on {r['device']}{procs}: {r['samples_per_second']:.3g} samples/s "
               f"({r['steps']} steps of {r['micro_batch']}, amp {r['amp']}), peak RSS "
               f"{r['peak_rss_mb']:.0f} MB{gpu}")
     else:
