@@ -68,7 +68,7 @@ __all__ = [  # the checkpoint and device helpers are re-exported: callers may im
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 AMP_MODES = ("auto", "bf16", "off")
 #: settings that may change on resume without breaking exactness
-_FREE_ON_RESUME = {"epochs", "patience", "device", "num_workers", "plateau_reductions"}
+_FREE_ON_RESUME = {"epochs", "patience", "device", "num_workers", "plateau_reductions", "time_limit_s"}
 
 
 class TrainingDiverged(AprioriError):
@@ -87,6 +87,8 @@ class TrainSettings:
     improved for ``plateau_epochs`` epochs (the paper's learning-rate reduction), so that
     a run trains to convergence: it ends at the plateau that would make the
     ``plateau_reductions + 1``-th reduction (and, with ``patience``, as before).
+    ``time_limit_s`` ends an invocation before an epoch that would end after that many
+    seconds (judged by the last epoch's duration); ``--resume`` continues it.
     """
 
     epochs: int = 200
@@ -105,6 +107,7 @@ class TrainSettings:
     plateau_epochs: int = 3
     plateau_factor: float = 0.5
     plateau_reductions: int = 3
+    time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "micro_batch"):
@@ -128,6 +131,8 @@ class TrainSettings:
             raise ConfigError(f"plateau_epochs must be at least 1, got {self.plateau_epochs}")
         if not 0.0 < self.plateau_factor < 1.0:
             raise ConfigError(f"plateau_factor must be in (0, 1), got {self.plateau_factor}")
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
+            raise ConfigError(f"time_limit_s must be positive (or unset), got {self.time_limit_s}")
         if int(self.plateau_reductions) < 0:
             raise ConfigError(f"plateau_reductions must not be negative, got {self.plateau_reductions}")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -194,7 +199,7 @@ def train(task: TrainTask, settings: TrainSettings, run_dir: Path, *, resume: bo
     The weights file's metadata records ``training``: the best epoch, the settings, the
     ``command`` that ran it (when given) and, once the run ends, its ``budget`` (epochs,
     samples, wall and training seconds over every invocation, resumed ones included) and why
-    it stopped (``converged``, ``patience`` or ``epochs``).
+    it stopped (``converged``, ``patience``, ``time limit`` or ``epochs``).
 
     ``progress`` (rank 0 only) gets, after every micro-batch,
     ``{"event": "step", "epoch", "epochs", "step", "steps", "loss"}`` (``loss`` the running
@@ -342,7 +347,13 @@ class _Run:
         if self.start >= s.epochs:
             logger.info("the run in %s already has %d epochs; nothing to do", self.run_dir, self.start)
         stopped = "epochs"
+        t_start, last_epoch_s = time.perf_counter(), 0.0
         for epoch in range(self.start, s.epochs):
+            if (s.time_limit_s is not None and last_epoch_s > 0
+                    and time.perf_counter() - t_start + last_epoch_s > s.time_limit_s):
+                logger.info("time limit: another epoch would end after %.0f s", s.time_limit_s)
+                stopped = "time limit"
+                break
             if s.patience is not None and self.bad >= s.patience:
                 logger.info("early stop: no better validation loss in %d epochs", self.bad)
                 stopped = "patience"
@@ -363,6 +374,7 @@ class _Run:
                 "seconds": time.perf_counter() - t0, "train_seconds": t_train, "samples": n,
                 "samples_per_second": n / t_train if t_train > 0 else 0.0})
             done = epoch + 1
+            last_epoch_s = time.perf_counter() - t0
         else:
             if s.lr_schedule == "plateau" and self.reductions > s.plateau_reductions:
                 stopped = "converged"

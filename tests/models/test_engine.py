@@ -257,6 +257,19 @@ def test_plateau_schedule_halves_the_rate_and_ends_the_run_when_converged(tmp_pa
         TrainSettings(lr_schedule="plateau", plateau_factor=1.5)
 
 
+def test_time_limit_ends_the_invocation_and_resume_continues(tmp_path):
+    s = replace(FAST, epochs=5, time_limit_s=1e-9)  # every epoch would end past the limit
+    res = train(TinyTask(), s, tmp_path / "run")
+    assert res.epochs_run == 1  # the first epoch always runs: there is no duration to judge by
+    meta = load_weights(res.weights_path)[1]["training"]
+    assert meta["budget"]["stopped"] == "time limit" and meta["budget"]["epochs_run"] == 1
+    more = train(TinyTask(), replace(s, time_limit_s=None), tmp_path / "run", resume=True)
+    assert more.epochs_run == 5
+    assert load_weights(more.weights_path)[1]["training"]["budget"]["stopped"] == "epochs"
+    with pytest.raises(ConfigError, match="time_limit_s"):
+        TrainSettings(time_limit_s=0)
+
+
 def test_initial_state_is_loaded_and_checked(tmp_path):
     task = TinyTask()
     torch.manual_seed(42)
