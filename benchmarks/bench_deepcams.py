@@ -8,9 +8,10 @@ Prints:
 1. parameter counts of both stages (``aprior.models.summary.get_summary``);
 2. time and peak memory to downscale one global day: 9 EAC4-like 0.75 degree frames
    (00 UTC to the next day's 00 UTC) -> 24 hourly 0.25 degree frames, first with the
-   baseline pipelines (the default linear + area, and linear + bicubic; the time to write
-   the day's file, zlib netCDF, is given apart), then with both networks for the "small"
-   and "paper" presets, random weights (the time does not depend on the weights).
+   baseline pipelines (linear + area, and linear + bicubic; the time to write the day's
+   file, zlib netCDF, is given apart), then with the learned chains of ``--chains``
+   (network + network and network + area by default) for the "small" and "paper"
+   presets, random weights (the time does not depend on the weights).
    Each case runs in a fresh subprocess so the peak
    resident memory (``ru_maxrss``) is its own; on CUDA the peak is
    ``torch.cuda.max_memory_allocated``. Cases too slow for a full day (``--partial``:
@@ -87,7 +88,12 @@ def case_downscale(preset: str, device: str, partial: bool, temporal: str = "net
     from pathlib import Path
 
     from aprior.models.deepcams.data import field_to_nodes
-    from aprior.models.deepcams.downscale import downscale_day, interpolate_hours, upscale_frames
+    from aprior.models.deepcams.downscale import (
+        downscale_day,
+        interpolate_hours,
+        upscale_baseline,
+        upscale_frames,
+    )
     from aprior.models.deepcams.report import write_downscaled
 
     stages = _stages(preset, device) if "network" in (temporal, spatial) else (None, None)
@@ -107,11 +113,17 @@ def case_downscale(preset: str, device: str, partial: bool, temporal: str = "net
     temporal_stage, spatial_stage = stages
     nodes = field_to_nodes(field)
     t0 = time.perf_counter()
-    interpolate_hours(temporal_stage, nodes[:1], nodes[1:2], [1 / 3, 2 / 3])
+    lon = np.arange(nodes.shape[-1]) * (360.0 / nodes.shape[-1])
+    if temporal == "network":
+        interpolate_hours(temporal_stage, nodes[:1], nodes[1:2], [1 / 3, 2 / 3], lon=lon,
+                          times0=field.times[:1])
     _sync(device)
     t_pair = time.perf_counter() - t0
     t0 = time.perf_counter()
-    upscale_frames(spatial_stage, nodes[:1])
+    if spatial == "network":
+        upscale_frames(spatial_stage, nodes[:1])
+    else:
+        upscale_baseline(spatial, nodes[:1])
     _sync(device)
     t_frame = time.perf_counter() - t0
     return {"hours": 24, "seconds": 8 * t_pair + 24 * t_frame, "extrapolated": True,
@@ -130,9 +142,12 @@ def case_train(stage: str, preset: str, device: str, steps: int, micro: int) -> 
         side = TEMPORAL_CROP[preset]
         g = [torch.randn(micro, 1, side, side, device=device) for _ in range(3)]
         t = torch.full((micro,), 1 / 3, device=device)
+        sun = torch.rand(micro, net.config.aux_channels, side, side, device=device)
 
         def step():
-            return temporal_loss(net(g[0], g[1], t), g[2], g[0], g[1])[0]
+            return temporal_loss(net(g[0], g[1], t, sun=sun), g[2], g[0], g[1],
+                                 linear_weight=net.config.loss_linear,
+                                 to_concentration=net.to_concentration)[0]
     else:
         x, y = torch.randn(micro, 1, 32, 32, device=device), torch.randn(micro, 1, 96, 96, device=device)
 
@@ -170,7 +185,7 @@ def _baselines(devices: list[str], threads: int | None) -> None:
             if "error" in r:
                 print(f"  {temporal} + {spatial} {dev:<5} failed: {r['error']}")
                 continue
-            default = " (the default)" if (temporal, spatial) == ("linear", "area") else ""
+            default = ""
             print(f"  {temporal} + {spatial:<8} {dev:<5} {r['seconds']:8.1f} s for {r['hours']} hours "
                   f"(+ {r['write_seconds']:.1f} s to write the file), peak RSS {r['peak_rss_mb']:.0f} MB{default}")
 
@@ -182,6 +197,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--partial", default="paper:cpu", help="preset:device cases timed on one window and "
                    "one frame and extrapolated (comma-separated; 'none' for none)")
+    p.add_argument("--chains", default="network+network,network+area",
+                   help="the learned chains to time per preset (temporal+spatial, comma-separated)")
     p.add_argument("--train-steps", type=int, default=3)
     p.add_argument("--micro-batch", type=int, default=4)
     p.add_argument("--case", nargs="+", help=argparse.SUPPRESS)
@@ -209,18 +226,23 @@ def main() -> None:
             print(f"  {name:<18} {preset:<6} {get_summary(name, preset).n_params:>12,}")
     print("\ndownscale one global day (9 x 241 x 480 -> 24 x 721 x 1440)")
     _baselines(devices, a.threads)
+    chains = [tuple(c.split("+")) for c in a.chains.split(",") if c]
     for preset in presets:
         for dev in devices:
-            mode = "partial" if f"{preset}:{dev}" in partial else "full"
-            r = _run_case(["downscale", preset, dev, mode], a.threads)
-            if "error" in r:
-                print(f"  {preset:<6} {dev:<5} failed: {r['error']}")
-                continue
-            extra = (f" (extrapolated from {r['temporal_s_per_window']:.1f} s per window, "
-                     f"{r['spatial_s_per_frame']:.1f} s per frame)") if r["extrapolated"] else ""
-            cuda = f", CUDA peak {r['cuda_peak_mb']:.0f} MB" if "cuda_peak_mb" in r else ""
-            print(f"  network + network, {preset:<6} {dev:<5} {r['seconds']:8.1f} s for {r['hours']} hours, peak RSS "
-                  f"{r['peak_rss_mb']:.0f} MB{cuda}{extra}")
+            for temporal, spatial in chains:
+                mode = "partial" if f"{preset}:{dev}" in partial else "full"
+                if mode == "partial" and "network" not in (temporal, spatial):
+                    continue
+                r = _run_case(["downscale", preset, dev, mode, temporal, spatial], a.threads)
+                name = f"{temporal} + {spatial}, {preset:<6} {dev:<5}"
+                if "error" in r:
+                    print(f"  {name} failed: {r['error']}")
+                    continue
+                extra = (f" (extrapolated from {r['temporal_s_per_window']:.1f} s per window, "
+                         f"{r['spatial_s_per_frame']:.1f} s per frame)") if r["extrapolated"] else ""
+                cuda = f", CUDA peak {r['cuda_peak_mb']:.0f} MB" if "cuda_peak_mb" in r else ""
+                print(f"  {name} {r['seconds']:8.1f} s for {r['hours']} hours, peak RSS "
+                      f"{r['peak_rss_mb']:.0f} MB{cuda}{extra}")
     print(f"\ntraining throughput (random batches, micro-batch {a.micro_batch}, data loading excluded; "
           f"temporal crops {TEMPORAL_CROP}, spatial 32 -> 96)")
     for preset in presets:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 import torch
 
@@ -34,6 +37,11 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
+#: the tiny preset in the paper's form (no solar time, blend in the normalised space)
+TINY = dataclasses.replace(TemporalConfig.preset("tiny"), solar_time=False, blend="normalised",
+                           loss_linear=0.0)
+
+
 def perturbed(net: torch.nn.Module, scale: float = 0.05, seed: int = 0) -> torch.nn.Module:
     """Random non-zero weights everywhere (the fresh nets start as plain interpolation)."""
     gen = torch.Generator().manual_seed(seed)
@@ -60,7 +68,7 @@ def blob(cx: torch.Tensor, cy: torch.Tensor, n: int = 32) -> torch.Tensor:
 
 
 def test_temporal_shapes_and_scales():
-    cfg = TemporalConfig.preset("tiny")
+    cfg = TINY
     net = TemporalNet(cfg)
     g0, g1 = frames(h=16, w=24)
     out = net(g0, g1, torch.tensor([0.3, 0.6]))  # training mode: every scale
@@ -77,7 +85,7 @@ def test_temporal_shapes_and_scales():
 
 def test_untrained_net_is_the_correct_linear_interpolation():
     # zero-initialised flow and output layers: pred = (1-t) G0 + t G1 (not the paper's swapped Eq. 9)
-    net = TemporalNet(TemporalConfig.preset("tiny")).double().eval()
+    net = TemporalNet(TINY).double().eval()
     g0, g1 = (g.double() for g in frames())
     for tv in (0.0, 1 / 3, 1.0):
         t = torch.full((2,), tv, dtype=torch.float64)
@@ -120,7 +128,7 @@ def test_cfr_reverses_a_uniform_motion_across_the_seam():
 
 
 def test_temporal_net_is_equivariant_to_longitude_rolls():
-    net = perturbed(TemporalNet(TemporalConfig.preset("tiny")).double().eval(), scale=0.2)
+    net = perturbed(TemporalNet(TINY).double().eval(), scale=0.2)
     g0, g1 = (g.double() for g in frames(h=16, w=32))
     t = torch.tensor([0.4, 0.7], dtype=torch.float64)
     out = net(g0, g1, t)
@@ -132,7 +140,7 @@ def test_temporal_net_is_equivariant_to_longitude_rolls():
 
 def test_temporal_loss_decreases_on_a_translating_blob():
     torch.manual_seed(0)
-    net = TemporalNet(TemporalConfig.preset("tiny"))
+    net = TemporalNet(TINY)
     opt = torch.optim.Adam(net.parameters(), 2e-3)
     cx, cy = torch.tensor([3.0, 10.0, 20.0, 30.0]), torch.tensor([10.0, 16.0, 20.0, 12.0])
     g0, gt, g1 = blob(cx, cy), blob(cx + 3.0, cy), blob(cx + 6.0, cy)  # crosses the seam
@@ -151,7 +159,7 @@ def test_temporal_loss_decreases_on_a_translating_blob():
 
 
 def test_temporal_loss_terms():
-    net = perturbed(TemporalNet(TemporalConfig.preset("tiny")).double(), scale=0.2)
+    net = perturbed(TemporalNet(TINY).double(), scale=0.2)
     g0, g1 = (g.double() for g in frames())
     out = net(g0, g1, torch.tensor([0.5, 0.5], dtype=torch.float64))
     target = 0.5 * (g0 + g1)
@@ -165,7 +173,7 @@ def test_temporal_loss_terms():
 
 
 def test_interpolate_frames_any_size_and_tiles():
-    net = TemporalNet(TemporalConfig.preset("tiny")).double()
+    net = TemporalNet(TINY).double()
     g0, g1 = (g.double() for g in frames(h=13, w=30))  # not multiples of the stride
     ts = [1 / 3, 2 / 3]
     out = interpolate_frames(net, g0, g1, ts)
@@ -178,7 +186,7 @@ def test_interpolate_frames_any_size_and_tiles():
 
 
 def test_interpolate_frames_matches_the_net_on_a_periodic_grid():
-    net = perturbed(TemporalNet(TemporalConfig.preset("tiny")).double(), scale=0.2).eval()
+    net = perturbed(TemporalNet(TINY).double(), scale=0.2).eval()
     g0, g1 = (g.double() for g in frames(h=16, w=32))
     out = interpolate_frames(net, g0, g1, [0.5])
     direct = net(g0, g1, torch.full((2,), 0.5, dtype=torch.float64))["pred"][:, 0]
@@ -186,7 +194,16 @@ def test_interpolate_frames_matches_the_net_on_a_periodic_grid():
 
 
 def test_temporal_presets_and_config():
-    assert TemporalConfig.preset("paper") == TemporalConfig()
+    # the paper preset is the paper's size with our three extensions; the defaults are the paper's
+    paper = TemporalConfig.preset("paper")
+    assert paper == TemporalConfig(solar_time=True, blend="concentration", loss_linear=1.0)
+    with pytest.raises(ConfigError, match="loss_delta"):
+        TemporalConfig(loss_delta=0.0)
+    assert not TemporalConfig().solar_time and TemporalConfig().blend == "normalised"
+    with pytest.raises(ConfigError, match="blend"):
+        TemporalConfig(blend="log")
+    with pytest.raises(ConfigError, match="loss_linear"):
+        TemporalConfig(loss_linear=-1.0)
     with pytest.raises(ConfigError, match="unknown temporal preset"):
         TemporalConfig.preset("huge")
     with pytest.raises(ConfigError, match="module_stride"):
@@ -266,3 +283,95 @@ def test_summaries():
     assert "attention" in s.render()
     with pytest.raises(ConfigError):
         spatial_summary("huge")
+
+
+# ------------------------------------------------- temporal extensions: solar time, blend in ug m-3
+
+
+def test_local_solar_hour_and_channels():
+    from aprior.models.deepcams.data import hour_of_day, local_solar_hour, solar_channels
+
+    assert local_solar_hour(0.0, 12.0) == pytest.approx(12.0)
+    assert local_solar_hour(90.0, 0.0) == pytest.approx(6.0)  # 90 E at 00 UTC: 06 local
+    assert local_solar_hour(-75.0, 3.0) == pytest.approx(22.0)  # 75 W at 03 UTC: 22 local, day before
+    assert local_solar_hour(180.0, 30.0) == pytest.approx(18.0)
+    ch = solar_channels(np.array([0.0, 90.0, 270.0]), np.array([[12.0, 15.0, 13.0]]))
+    assert ch.shape == (1, 6, 3) and ch.dtype == np.float32
+    # 0 E at 12 UTC: noon, angle pi -> (sin, cos) = (0, -1); 90 E: 18 local -> (-1, 0);
+    # 270 E (= 90 W) at 12 UTC: 06 local -> (1, 0)
+    np.testing.assert_allclose(ch[0, :2].T, [[0, -1], [-1, 0], [1, 0]], atol=1e-6)
+    # frame 1 three hours later: 0 E at 15 local -> angle 5 pi / 4
+    np.testing.assert_allclose(ch[0, 2:4, 0], [np.sin(1.25 * np.pi), np.cos(1.25 * np.pi)], atol=1e-6)
+    times = np.array(["2023-03-01T00", "2023-03-01T21", "2023-03-02T03"], "datetime64[h]")
+    np.testing.assert_allclose(hour_of_day(times), [0.0, 21.0, 3.0])
+
+
+def _ext_net(**kw) -> TemporalNet:
+    net = TemporalNet(dataclasses.replace(TemporalConfig.preset("tiny"), **kw)).double()
+    return net.set_normalisation(10.0, 0.7, 1.3)
+
+
+def _sun(b: int, h: int, w: int, hour0: float = 6.0, t: float = 0.5) -> torch.Tensor:
+    from aprior.models.deepcams.data import solar_channels
+
+    lon = np.arange(w) * 360.0 / w
+    hours = np.array([[hour0 + 24 * k, hour0 + 3 + 24 * k, hour0 + 3 * t + 24 * k] for k in range(b)])
+    return torch.from_numpy(solar_channels(lon, hours)).double()[:, :, None, :].expand(b, 6, h, w)
+
+
+def test_untrained_extended_net_is_linear_interpolation_in_concentration():
+    # blend in ug m-3: the untrained net is (1-t) G0 + t G1 of the concentrations, the
+    # correct baseline the stage is scored against (not the interpolation of log values)
+    net = _ext_net().eval()
+    g0, g1 = (2 * g.double() for g in frames(h=16, w=32))
+    c0, c1 = net.to_concentration(g0), net.to_concentration(g1)
+    for tv in (0.0, 1 / 3, 2 / 3, 1.0):
+        t = torch.full((2,), tv, dtype=torch.float64)
+        pred = net(g0, g1, t, sun=_sun(2, 16, 32, t=tv))["pred"]
+        assert torch.allclose(net.to_concentration(pred), (1 - tv) * c0 + tv * c1, atol=1e-9)
+    # and not the log-space interpolation, which the paper's form starts from
+    log_lin = net.to_concentration(0.5 * (g0 + g1))
+    pred = net.to_concentration(net(g0, g1, torch.full((2,), 0.5, dtype=torch.float64),
+                                    sun=_sun(2, 16, 32))["pred"])
+    assert (pred - log_lin).abs().max() > 0.1
+    # interpolate_frames gives the same with longitudes and times, on any size
+    lon = np.arange(30) * 12.0
+    out = interpolate_frames(net, g0[..., :13, :30], g1[..., :13, :30], [1 / 3], lon=lon, hour0=[0.0, 3.0])
+    want = (2 / 3) * c0[:, 0, :13, :30] + (1 / 3) * c1[:, 0, :13, :30]
+    assert torch.allclose(net.to_concentration(out[:, 0]), want, atol=1e-9)
+    with pytest.raises(ValueError, match="solar time"):
+        interpolate_frames(net, g0, g1, [0.5])
+
+
+def test_extended_net_needs_and_uses_the_sun_maps():
+    net = perturbed(_ext_net(), scale=0.2).eval()
+    g0, g1 = (g.double() for g in frames(h=16, w=32))
+    t = torch.tensor([0.4, 0.7], dtype=torch.float64)
+    with pytest.raises(ValueError, match="solar time"):
+        net(g0, g1, t)
+    a = net(g0, g1, t, sun=_sun(2, 16, 32, hour0=6.0))["pred"]
+    b = net(g0, g1, t, sun=_sun(2, 16, 32, hour0=18.0))["pred"]
+    assert (a - b).abs().max() > 1e-3  # the local time changes the answer
+    # rolling the frames and their sun maps together rolls the output (no seam)
+    shift = 2 * net.config.stride
+    sun = _sun(2, 16, 32)
+    rolled = net(g0.roll(shift, -1), g1.roll(shift, -1), t, sun=sun.roll(shift, -1))["pred"]
+    assert torch.allclose(rolled, net(g0, g1, t, sun=sun)["pred"].roll(shift, -1), atol=1e-9)
+
+
+def test_temporal_loss_linear_term():
+    net = perturbed(_ext_net(), scale=0.2)
+    g0, g1 = (g.double() for g in frames())
+    out = net(g0, g1, torch.tensor([0.5, 0.5], dtype=torch.float64), sun=_sun(2, 16, 24))
+    target = 0.5 * (g0 + g1)
+    base, parts = temporal_loss(out, target, g0, g1)
+    assert "huber_conc" not in parts
+    loss, parts = temporal_loss(out, target, g0, g1, linear_weight=2.0,
+                                to_concentration=net.to_concentration, scale=10.0, delta=0.5)
+    e = ((net.to_concentration(out["pred"]) - net.to_concentration(target)) / 10.0).abs().detach()
+    assert (e < 0.5).any() and (e > 0.5).any()  # both branches of the Huber term are used
+    lin = torch.where(e < 0.5, 0.5 * e**2, 0.5 * (e - 0.25)).mean()
+    assert parts["huber_conc"] == pytest.approx(float(lin), rel=1e-9)
+    assert float((loss - base).detach()) == pytest.approx(2.0 * float(lin), rel=1e-6)
+    with pytest.raises(ValueError, match="to_concentration"):
+        temporal_loss(out, target, g0, g1, linear_weight=1.0)

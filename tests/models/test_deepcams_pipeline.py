@@ -171,6 +171,75 @@ def test_frame_store_and_seeded_crops(world):
     np.testing.assert_allclose(c, fine, rtol=0.02)
 
 
+def _lst(sin: torch.Tensor, cos: torch.Tensor) -> np.ndarray:
+    return (np.arctan2(sin.numpy(), cos.numpy()) * 24.0 / (2 * np.pi)) % 24.0
+
+
+def _dh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a - b`` in hours, folded into [-12, 12)."""
+    return (a - b + 12.0) % 24.0 - 12.0
+
+
+def test_temporal_crops_carry_local_solar_time(world):
+    from aprior.models.deepcams.archive import FrameStore, open_pm25_data
+    from aprior.models.deepcams.patches import TemporalPatches
+
+    store = FrameStore(open_pm25_data(world).geoscf_files)
+    pairs = D.temporal_pairs(store.hours[:24], 3, 1)
+    for augment in (False, True):
+        ds = TemporalPatches(store, pairs, D.Normalisation(), patch=8, n_samples=24, seed=1,
+                             augment=augment)
+        reversed_seen = 0
+        for i in range(len(ds)):
+            item = ds[i]
+            sun, t = item["sun"], float(item["t"])
+            assert sun.shape == (6, 8, 8)
+            l0, l1, lt = (_lst(sun[2 * k], sun[2 * k + 1]) for k in range(3))
+            assert np.allclose(l0, l0[:1], atol=1e-4)  # constant along latitude
+            # 40 coarse columns: 9 degrees, 0.6 h of local time per column (flipped or not)
+            assert np.allclose(np.abs(_dh(l0[:, 1:], l0[:, :-1])), 0.6, atol=1e-4)
+            if np.allclose(_dh(l1, l0), 3.0, atol=1e-4):  # frame 1 is 3 h after frame 0
+                assert np.allclose(_dh(lt, l0), 3.0 * t, atol=1e-4)
+            else:  # time reversed: g0 <-> g1 and t -> 1 - t
+                assert augment and np.allclose(_dh(l0, l1), 3.0, atol=1e-4)
+                assert np.allclose(_dh(lt, l1), 3.0 * (1.0 - t), atol=1e-4)
+                reversed_seen += 1
+        assert reversed_seen > 0 if augment else reversed_seen == 0
+    # an item's sun maps are those of its crop: column j is at longitude 9 j degrees
+    hod = D.hour_of_day(pairs.h0[:1])[0]
+    item = TemporalPatches(store, pairs, D.Normalisation(), patch=8, n_samples=1, seed=0)[0]
+    l0 = _lst(item["sun"][0], item["sun"][1])[0]
+    cols = np.round(((l0 - hod) % 24.0) * 15.0 / 9.0).astype(int) % 40
+    assert np.array_equal(np.diff(cols) % 40, np.ones(7, int))
+
+
+def test_temporal_model_input_crops_target_the_models_own_frame():
+    # a model-input crop interpolates the model in time: its target is the model's frame at
+    # the target hour, not the truth (the temporal stage does not correct the model)
+    from aprior.models.deepcams.patches import TemporalPatches
+
+    class Store:
+        hours = DAY0 + np.arange(6).astype("timedelta64[h]")
+
+        def frame(self, hour, grid):
+            return np.full((12, 16), 1.0 + (hour - DAY0).astype(int), np.float32)
+
+        def model(self, hour):
+            return np.full((12, 16), 100.0 + (hour - DAY0).astype(int), np.float32)
+
+        def has_model(self, hour):
+            return True
+
+    pairs = D.temporal_pairs(Store.hours, 3, 1)
+    norm = D.Normalisation()
+    for p, base in ((1.0, 100.0), (0.0, 1.0)):
+        ds = TemporalPatches(Store(), pairs, norm, patch=8, n_samples=6, seed=0, model_input=p)
+        for i in range(len(ds)):
+            item = ds[i]
+            g0, gt = (float(norm.inverse(item[k].numpy()).mean()) for k in ("g0", "target"))
+            assert g0 >= base - 1e-3 and gt >= base - 1e-3 and gt < base + 10
+
+
 # -- downscaling ------------------------------------------------------------------------------
 def _tiny_stage(stage: str):
     from aprior.models.deepcams.downscale import stage_from_state

@@ -169,6 +169,38 @@ class Normalisation:
                    max=top)
 
 
+# -- local solar time ---------------------------------------------------------------------
+def local_solar_hour(lon, utc_hours):
+    """Mean local solar time (hours in [0, 24)) at longitudes ``lon`` (degrees east) and UTC
+    hours ``utc_hours`` (broadcast): ``UTC + lon / 15``. The equation of time (at most about
+    16 minutes) is left out."""
+    return np.mod(np.asarray(utc_hours, np.float64) + np.asarray(lon, np.float64) / 15.0, 24.0)
+
+
+def solar_channels(lon, hours) -> np.ndarray:
+    """The temporal network's solar-time inputs.
+
+    Args:
+        lon: ``(w,)`` column longitudes, degrees east (any range).
+        hours: ``(b, k)`` UTC hours of the ``k`` times of each sample (frame 0, frame 1,
+            target); any origin that is a multiple of 24 h.
+
+    Returns:
+        ``(b, 2k, w)`` float32: ``sin`` and ``cos`` of ``2 pi LST / 24`` for each time, in
+        that order (constant along latitude).
+    """
+    lst = local_solar_hour(np.asarray(lon)[None, None, :], np.asarray(hours)[..., None])
+    ang = 2.0 * np.pi * lst / 24.0
+    b, k, w = ang.shape
+    return np.stack([np.sin(ang), np.cos(ang)], 2).reshape(b, 2 * k, w).astype(np.float32)
+
+
+def hour_of_day(times) -> np.ndarray:
+    """UTC hours since the start of each time's day (float64) of datetime64 ``times``."""
+    t = np.asarray(times).astype("datetime64[s]")
+    return (t - t.astype("datetime64[D]")).astype(np.float64) / 3600.0
+
+
 # -- held-out days and pairs -------------------------------------------------------------
 @dataclass(frozen=True)
 class DaySplit:

@@ -129,8 +129,10 @@ def _warn_once(pipe: Pipeline, frames: np.ndarray) -> None:
 
 
 def _temporal(pipe: Pipeline, ext: np.ndarray, times: np.ndarray, gap: int,
-              report: Callable[[str, int, int], None]) -> tuple[np.ndarray, np.ndarray]:
-    """3-hourly extended coarse frames -> hourly (network capped by the guard, or linear)."""
+              report: Callable[[str, int, int], None],
+              lon: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """3-hourly extended coarse frames -> hourly (network capped by the guard, or linear);
+    ``lon``: the extended frames' column longitudes (the network's local solar time)."""
     n = ext.shape[0]
     if pipe.temporal == "linear" or n == 1:
         out, hours = hourly_coarse(None, ext, times, gap=gap, interpolate=lambda g0, g1, ts: np.stack(
@@ -144,7 +146,8 @@ def _temporal(pipe: Pipeline, ext: np.ndarray, times: np.ndarray, gap: int,
         nonlocal capped
         parts = []
         for k in range(g0.shape[0]):
-            pred = interpolate_hours(stage, g0[k:k + 1], g1[k:k + 1], ts)
+            pred = interpolate_hours(stage, g0[k:k + 1], g1[k:k + 1], ts, lon=lon,
+                                     times0=times[k:k + 1])
             pred, c = guard.limit_temporal(pred, g0[k:k + 1], g1[k:k + 1], ts)
             capped += c
             parts.append(pred)
@@ -231,7 +234,8 @@ def downscale_day(date: dt.date | str, eac4: PM25Field, temporal_weights: PathLi
             progress({"event": "downscale", "step": step, "done": done, "total": total})
 
     _warn_once(pipeline, ext)
-    hourly, hours = _temporal(pipeline, ext, times, gap, report)
+    lon = grid.lon if grid.periodic else np.concatenate([grid.lon, grid.lon[-2:0:-1]])
+    hourly, hours = _temporal(pipeline, ext, times, gap, report, lon)
     keep = hours < np.datetime64(day.isoformat(), "h") + np.timedelta64(24, "h")
     hourly, hours = hourly[keep], hours[keep]
     log.info("downscaling %d hourly frames of %s (%d coarse frames, %s grid %d x %d, %s)",

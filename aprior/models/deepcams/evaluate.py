@@ -158,10 +158,14 @@ class _Methods:
         self.temporal, self.spatial = temporal, spatial
         self.cache: dict[tuple[str, str], np.ndarray] = {}
 
-    def interpolate(self, method: str, g0: np.ndarray, g1: np.ndarray, ts: list[float]) -> np.ndarray:
-        """``(len(ts), h, w)`` frames between ``g0`` and ``g1`` ``(h, w)``."""
+    def interpolate(self, method: str, g0: np.ndarray, g1: np.ndarray, ts: list[float],
+                    time0: np.datetime64 | None = None) -> np.ndarray:
+        """``(len(ts), h, w)`` frames between ``g0`` and ``g1`` ``(h, w)`` (global node grids,
+        column ``j`` at longitude ``360 j / w``; ``time0`` the time of ``g0``)."""
         if method == "network":
-            pred = interpolate_hours(self.temporal, g0[None], g1[None], ts)
+            lon = np.arange(g0.shape[-1]) * (360.0 / g0.shape[-1])
+            pred = interpolate_hours(self.temporal, g0[None], g1[None], ts, lon=lon,
+                                     times0=None if time0 is None else np.array([time0]))
             return limit_temporal(pred, g0[None], g1[None], ts)[0][0]
         f = linear_interpolation if method == "linear" else swapped_linear_interpolation
         return np.stack([f(g0, g1, t) for t in ts])
@@ -189,7 +193,7 @@ def _temporal_table(store: FrameStore, m: _Methods, hours: np.ndarray, gap: int,
     for i, h0 in enumerate(windows):
         g0, g1 = store.frame(h0, grid), store.frame(h0 + np.timedelta64(gap, "h"), grid)
         peak = float(max(g0.max(), g1.max()))
-        preds = {name: m.interpolate(meth, g0, g1, ts) for name, meth in
+        preds = {name: m.interpolate(meth, g0, g1, ts, h0) for name, meth in
                  (("network", "network"), (LINEAR, "linear"), (SWAPPED, "swapped"))}
         for k, t in enumerate(ts):
             ht = h0 + np.timedelta64(k + 1, "h")
@@ -240,7 +244,7 @@ def _pipeline_tables(store: FrameStore, m: _Methods, runs: list[tuple[np.ndarray
         for i in range(frames.shape[0] - 1):
             g0, g1 = frames[i], frames[i + 1]
             peak = float(max(g0.max(), g1.max()))
-            mids = {tm: m.interpolate(tm, g0, g1, ts) for tm in ("network", "linear", "swapped")}
+            mids = {tm: m.interpolate(tm, g0, g1, ts, times[i]) for tm in ("network", "linear", "swapped")}
             for k in range(len(ts)):
                 h = times[i] + np.timedelta64(k + 1, "h")
                 truth = store.fine(h)

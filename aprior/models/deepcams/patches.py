@@ -7,7 +7,10 @@ longitude (wrapping through 0/360 degrees); in latitude they stay inside the gri
 
 Items (float32 tensors, normalised with :class:`~aprior.models.deepcams.data.Normalisation`):
 
-* temporal: ``"g0"``, ``"g1"``, ``"target"`` ``(1, p, p)`` and ``"t"`` ``()`` in (0, 1);
+* temporal: ``"g0"``, ``"g1"``, ``"target"`` ``(1, p, p)``, ``"t"`` ``()`` in (0, 1) and
+  ``"sun"`` ``(6, p, p)``, the local solar time of every crop pixel at the two frames and
+  the target (:func:`~aprior.models.deepcams.data.solar_channels`; node-grid column ``j``
+  is at longitude ``360 j / w``), flipped and time-reversed with the frames;
 * spatial: ``"coarse"`` ``(1, p, p)`` and ``"fine"`` ``(1, 3p, 3p)``, the fine nodes of
   the coarse nodes' cells (:func:`aprior.models.deepcams.grid.cell_patch_index`).
 
@@ -17,10 +20,18 @@ for temporal items, time reversal (``g0 <-> g1``, ``t -> 1 - t``), each with pro
 **Two kinds of coarse input.** With ``model_input = p > 0`` and a store holding hourly
 0.75 degree model frames (a synthetic PM2.5 world's ``pm25_model`` files), an item's
 coarse input frames come from the model with probability ``p`` (where the model has those
-hours) and from the area mean of the truth otherwise; the target is always the truth
-(coarsened for the temporal stage). The network so learns from inputs made the way real
-EAC4 is (a coarse model with its own errors) and from clean degradations, and depends on
-neither alone.
+hours) and from the area mean of the truth otherwise. The network so learns from inputs
+made the way real EAC4 is (a coarse model with its own errors) and from clean
+degradations, and depends on neither alone. The targets differ by stage:
+
+* spatial: always the truth (0.25 degree): the stage adds the resolution the coarse field
+  lacks, whichever way it was made;
+* temporal: the frame *of the same source* at the target hour (the model's own hourly
+  frame for a model-input item, the area mean of the truth otherwise). The temporal stage
+  interpolates a coarse field in time; asking it to turn model frames into the truth
+  would teach it the model's biases (dust x 1.3, cities x 0.8, late fires), which it
+  would then "correct" on inputs that do not have them (the area means; real EAC4 with
+  other biases). DeepCAMS adds resolution; it does not correct CAMS.
 """
 
 from __future__ import annotations
@@ -31,7 +42,13 @@ from torch.utils.data import Dataset
 
 from aprior.errors import ConfigError
 from aprior.models.deepcams.archive import FrameStore
-from aprior.models.deepcams.data import FACTOR, Normalisation, TemporalPairs
+from aprior.models.deepcams.data import (
+    FACTOR,
+    Normalisation,
+    TemporalPairs,
+    hour_of_day,
+    solar_channels,
+)
 
 
 def _crop(frame: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -84,20 +101,26 @@ class TemporalPatches(Dataset):
         rows, cols = np.arange(r0, r0 + self.patch), (c0 + np.arange(self.patch)) % w
         h0, h1 = self.pairs.h0[j], self.pairs.h1[j]
         flips = rng.random(3) < 0.5 if self.augment else np.zeros(3, bool)
-        use_model = (rng.random() < self.model_input and self.store.has_model(h0)
-                     and self.store.has_model(h1))
+        use_model = (rng.random() < self.model_input
+                     and all(self.store.has_model(x) for x in (h0, h1, self.pairs.ht[j])))
         src = self.store.model if use_model else (lambda x: self.store.frame(x, self.grid))
-        g0, g1 = (_crop(src(x), rows, cols) for x in (h0, h1))
-        gt = _crop(self.store.frame(self.pairs.ht[j], self.grid), rows, cols)
+        g0, g1, gt = (_crop(src(x), rows, cols) for x in (h0, h1, self.pairs.ht[j]))
         t = float(self.pairs.t[j])
+        hod = hour_of_day(np.array([h0, h1, self.pairs.ht[j]]))
+        hod[1:] = hod[0] + (hod[1:] - hod[0]) % 24.0  # hours after frame 0's, across midnight
+        sun = np.broadcast_to(solar_channels(cols * (360.0 / w), hod[None])[0][:, None, :],
+                              (6, self.patch, self.patch))
         for axis, flip in ((1, flips[0]), (0, flips[1])):
             if flip:
                 g0, g1, gt = (np.flip(a, axis) for a in (g0, g1, gt))
+                sun = np.flip(sun, axis + 1)
         if flips[2]:
             g0, g1, t = g1, g0, 1.0 - t
+            sun = sun[[2, 3, 0, 1, 4, 5]]
         f = self.norm.forward
         return {"g0": _tensor(f(g0)), "g1": _tensor(f(g1)), "target": _tensor(f(gt)),
-                "t": torch.tensor(t, dtype=torch.float32)}
+                "t": torch.tensor(t, dtype=torch.float32),
+                "sun": torch.from_numpy(np.ascontiguousarray(sun, np.float32))}
 
 
 class SpatialPatches(Dataset):

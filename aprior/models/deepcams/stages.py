@@ -21,7 +21,7 @@ from torch import nn
 
 from aprior.errors import InputFileError, ProfileFieldError
 from aprior.models.checkpoint import load_weights, weights_hash
-from aprior.models.deepcams.data import Normalisation
+from aprior.models.deepcams.data import Normalisation, hour_of_day
 from aprior.models.deepcams.training import build_network, check_stage, config_from_metadata
 from aprior.models.engine import resolve_device
 
@@ -77,7 +77,8 @@ def stage_from_state(stage: str, state: dict, metadata: dict, device: str | torc
         raise InputFileError(f"holds a {metadata.get('model')!r} model, not deepcams-{stage}", path)
     if "normalisation" not in metadata or "config" not in metadata:
         raise InputFileError("lacks the config or normalisation record of a DeepCAMS stage", path)
-    net = build_network(stage, config_from_metadata(stage, metadata["config"]))
+    norm = Normalisation.from_dict(metadata["normalisation"])
+    net = build_network(stage, config_from_metadata(stage, metadata["config"]), norm)
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
@@ -85,7 +86,7 @@ def stage_from_state(stage: str, state: dict, metadata: dict, device: str | torc
                              f"({str(exc).splitlines()[0]})", path) from exc
     dev = resolve_device(device) if isinstance(device, str) else device
     net = net.to(dev).eval()
-    return Stage(stage, net, Normalisation.from_dict(metadata["normalisation"]), metadata, path, sha256)
+    return Stage(stage, net, norm, metadata, path, sha256)
 
 
 def load_stage(stage: str, path: PathLike | None = None, device: str | torch.device = "auto") -> Stage:
@@ -112,22 +113,32 @@ def _as_tensor(frames: np.ndarray, stage: Stage) -> torch.Tensor:
 
 @torch.no_grad()
 def interpolate_hours(temporal: Stage, g0: np.ndarray, g1: np.ndarray, ts: list[float],
-                      chunk: int = 4) -> np.ndarray:
+                      chunk: int = 4, *, lon: np.ndarray | None = None,
+                      times0: np.ndarray | None = None) -> np.ndarray:
     """Frames at fractions ``ts`` between ``g0`` and ``g1``.
 
     Args:
         g0, g1: ``(n, h, w)`` ug m-3 node-grid frames (periodic longitude).
         ts: fractions in (0, 1).
+        lon: ``(w,)`` column longitudes (degrees east) and ``times0`` ``(n,)`` datetime64
+            times of ``g0``: the local solar time a net with ``solar_time`` needs (ignored
+            by one without; ValueError when it needs them and they are missing).
 
     Returns:
         ``(n, len(ts), h, w)`` float32 ug m-3.
     """
     from aprior.models.deepcams.temporal import interpolate_frames
 
+    solar = temporal.net.config.solar_time
+    if solar and (lon is None or times0 is None):
+        raise ValueError("the temporal weights use local solar time: give lon and times0")
+    gap = float(temporal.metadata.get("gap_hours", 3))
+    hod = hour_of_day(times0) if solar else None
     out = []
     for a in range(0, g0.shape[0], chunk):
         x0, x1 = _as_tensor(g0[a:a + chunk], temporal), _as_tensor(g1[a:a + chunk], temporal)
-        y = interpolate_frames(temporal.net, x0, x1, ts)
+        y = interpolate_frames(temporal.net, x0, x1, ts, lon=lon, gap_hours=gap,
+                               hour0=None if hod is None else hod[a:a + chunk])
         out.append(temporal.norm.inverse(y.float()).cpu().numpy())
     return np.concatenate(out).astype(np.float32)
 
@@ -208,7 +219,8 @@ def upscale_frames(spatial: Stage, coarse: np.ndarray, chunk: int = 2,
 
 
 def hourly_coarse(temporal: Stage | None, frames: np.ndarray, times: np.ndarray, *,
-                  gap: int = 3, interpolate=None) -> tuple[np.ndarray, np.ndarray]:
+                  gap: int = 3, interpolate=None,
+                  lon: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """3-hourly coarse frames -> hourly coarse frames (the temporal step).
 
     Args:
@@ -216,6 +228,7 @@ def hourly_coarse(temporal: Stage | None, frames: np.ndarray, times: np.ndarray,
         frames: ``(n, h, w)`` ug m-3 at ``times`` ``(n,)`` datetime64, every ``gap`` hours.
         interpolate: optional ``f(g0, g1, ts) -> (n, len(ts), h, w)`` replacing the
             network (the linear baseline in evaluation).
+        lon: ``(w,)`` column longitudes (degrees east), for a net with solar time.
 
     Returns:
         ``(m, h, w)`` frames at the ``m = gap*(n-1)+1`` hourly ``times``; the given frames
@@ -230,7 +243,7 @@ def hourly_coarse(temporal: Stage | None, frames: np.ndarray, times: np.ndarray,
         return frames.copy(), times.copy()
     ts = [k / gap for k in range(1, gap)]
     if interpolate is None:
-        mid = interpolate_hours(temporal, frames[:-1], frames[1:], ts)
+        mid = interpolate_hours(temporal, frames[:-1], frames[1:], ts, lon=lon, times0=times[:-1])
     else:
         mid = interpolate(frames[:-1], frames[1:], ts)
     out = np.empty((gap * (n - 1) + 1,) + frames.shape[1:], np.float32)

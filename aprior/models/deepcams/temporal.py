@@ -36,13 +36,15 @@ each scale's resolution: frame sides must be multiples of 64. The smoothness ter
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aprior.models.deepcams.blocks import FeatureEncoder, FlowNet, RefineUNet, resize_flow, time_map
+from aprior.models.deepcams.data import solar_channels
 from aprior.models.deepcams.flow import blend, reverse_flows
 from aprior.models.deepcams.grid import warp
 from aprior.models.deepcams.temporal_config import PRESETS, TemporalConfig
@@ -57,13 +59,33 @@ class TemporalNet(nn.Module):
     def __init__(self, config: TemporalConfig | None = None) -> None:
         super().__init__()
         self.config = cfg = config or TemporalConfig()
-        nf, c = cfg.features, cfg.in_channels
-        self.encoder = FeatureEncoder(c, nf, cfg.module_stride, cfg.encoder_blocks)
+        nf, c, a = cfg.features, cfg.in_channels, cfg.aux_channels
+        # each frame is encoded with its own solar-time pair; the U-Net sees all three
+        self.encoder = FeatureEncoder(c + a // 3, nf, cfg.module_stride, cfg.encoder_blocks)
         self.bi_flow = FlowNet(4 * nf + 4, cfg.flow_features, cfg.flow_layers)
         self.t_flow = FlowNet(4 * nf + 5, cfg.flow_features, cfg.flow_layers)
         self.refine = RefineUNet(
-            4 * c + 5, 1 + c, cfg.unet_features, cfg.unet_depth, 4 * nf, cfg.module_stride
+            4 * c + 5 + a, 1 + c, cfg.unet_features, cfg.unet_depth, 4 * nf, cfg.module_stride
         )
+        # the stage's normalisation (scale, mean, std), for the blend in ug m-3; set by
+        # set_normalisation from the weights' record, not stored in the state dict
+        self.register_buffer("norm_stats", torch.tensor([10.0, 0.0, 1.0]), persistent=False)
+
+    def set_normalisation(self, scale: float, mean: float, std: float) -> TemporalNet:
+        """Use ``x = (log1p(c / scale) - mean) / std`` for the blend in ug m-3 (returns self)."""
+        self.norm_stats = torch.tensor([scale, mean, std], dtype=self.norm_stats.dtype,
+                                       device=self.norm_stats.device)
+        return self
+
+    def to_concentration(self, x: Tensor) -> Tensor:
+        """Normalised -> ug m-3 (>= 0) with :meth:`set_normalisation`'s values."""
+        scale, mean, std = self.norm_stats.to(x.dtype)
+        return (scale * torch.expm1(x * std + mean)).clamp_min(0.0)
+
+    def from_concentration(self, c: Tensor) -> Tensor:
+        """ug m-3 -> normalised (inverse of :meth:`to_concentration`)."""
+        scale, mean, std = self.norm_stats.to(c.dtype)
+        return (torch.log1p(c / scale) - mean) / std
 
     def forward(
         self,
@@ -72,6 +94,7 @@ class TemporalNet(nn.Module):
         t: Tensor,
         n_scales: int | None = None,
         all_scales: bool | None = None,
+        sun: Tensor | None = None,
     ) -> dict[str, Tensor | list[Tensor]]:
         """Interpolate between two frames.
 
@@ -79,6 +102,9 @@ class TemporalNet(nn.Module):
             g0, g1: ``(b, c, h, w)`` normalised frames at times 0 and 1; ``h`` and ``w``
                 multiples of ``2**(n_scales-1) * max(module_stride, 2**(unet_depth-1))``.
             t: ``(b,)`` times in [0, 1].
+            sun: ``(b, 6, h, w)`` solar-time maps of frame 0, frame 1 and the target
+                (:func:`aprior.models.deepcams.data.solar_channels`); required when the
+                config has ``solar_time``, ignored otherwise.
             n_scales: pyramid levels (default: the config's).
             all_scales: predict at every scale (default: in training mode only).
 
@@ -92,18 +118,23 @@ class TemporalNet(nn.Module):
         cfg = self.config
         n_scales = cfg.n_scales if n_scales is None else n_scales
         all_scales = self.training if all_scales is None else all_scales
-        self._check_inputs(g0, g1, t, n_scales)
+        self._check_inputs(g0, g1, t, n_scales, sun)
         pyr0, pyr1 = [g0], [g1]
+        pyrs: list[Tensor | None] = [sun.to(g0.dtype) if cfg.solar_time else None]
         for _ in range(n_scales - 1):
             pyr0.append(F.avg_pool2d(pyr0[-1], 2))
             pyr1.append(F.avg_pool2d(pyr1[-1], 2))
+            pyrs.append(None if pyrs[-1] is None else F.avg_pool2d(pyrs[-1], 2))
         preds: list[Tensor] = []
         flows: list[Tensor] = []
         f_bi: Tensor | None = None
         mask = None
         for s in reversed(range(n_scales)):
             b = g0.shape[0]
-            feats = self.encoder(torch.cat([pyr0[s], pyr1[s]], 0))
+            x0, x1 = pyr0[s], pyr1[s]
+            if pyrs[s] is not None:
+                x0, x1 = torch.cat([x0, pyrs[s][:, 0:2]], 1), torch.cat([x1, pyrs[s][:, 2:4]], 1)
+            feats = self.encoder(torch.cat([x0, x1], 0))
             c0, c1 = feats[:b], feats[b:]
             if f_bi is None:
                 # flows stay in (at least) float32 under mixed precision
@@ -118,28 +149,42 @@ class TemporalNet(nn.Module):
             x = torch.cat([c0, c1, warp(c0, ft0), warp(c1, ft1), ft0, ft1, tmap], 1)
             ft = torch.cat([ft0, ft1], 1) + self.t_flow(x)
             if s == 0 or all_scales:
-                pred, flow, mask = self._synthesise(pyr0[s], pyr1[s], c0, c1, ft, t)
+                pred, flow, mask = self._synthesise(pyr0[s], pyr1[s], c0, c1, ft, t, pyrs[s])
                 preds.insert(0, pred)
                 flows.insert(0, flow)
         return {"pred": preds[0], "preds": preds, "flows": flows, "mask": mask, "flows_bi": f_bi}
 
     def _synthesise(
-        self, g0: Tensor, g1: Tensor, c0: Tensor, c1: Tensor, ft: Tensor, t: Tensor
+        self, g0: Tensor, g1: Tensor, c0: Tensor, c1: Tensor, ft: Tensor, t: Tensor,
+        sun: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Warp, refine and blend at one scale; returns (pred, full-size t-flows, mask)."""
         flow = resize_flow(ft, self.config.module_stride)
         w0, w1 = warp(g0, flow[:, :2]), warp(g1, flow[:, 2:])
         feats = torch.cat([c0, c1, warp(c0, ft[:, :2]), warp(c1, ft[:, 2:])], 1)
-        out = self.refine(torch.cat([g0, g1, w0, w1, flow, time_map(t, g0)], 1), feats)
+        x = [g0, g1, w0, w1, flow, time_map(t, g0)] + ([] if sun is None else [sun.to(w0.dtype)])
+        out = self.refine(torch.cat(x, 1), feats)
         logit, residual = out[:, :1], out[:, 1:]
-        return blend(w0, w1, logit, residual, t), flow, torch.sigmoid(logit)
+        if self.config.blend == "concentration":
+            zero = torch.zeros_like(residual)
+            mean = blend(self.to_concentration(w0), self.to_concentration(w1), logit, zero, t)
+            pred = self.from_concentration(mean) + residual
+        else:
+            pred = blend(w0, w1, logit, residual, t)
+        return pred, flow, torch.sigmoid(logit)
 
-    def _check_inputs(self, g0: Tensor, g1: Tensor, t: Tensor, n_scales: int) -> None:
+    def _check_inputs(self, g0: Tensor, g1: Tensor, t: Tensor, n_scales: int,
+                      sun: Tensor | None = None) -> None:
         if g0.ndim != 4 or g0.shape != g1.shape or g0.shape[1] != self.config.in_channels:
             raise ValueError(
                 f"g0 and g1 must both be (b, {self.config.in_channels}, h, w), "
                 f"got {tuple(g0.shape)} and {tuple(g1.shape)}"
             )
+        if self.config.solar_time:
+            want = (g0.shape[0], self.config.aux_channels, *g0.shape[-2:])
+            if sun is None or tuple(sun.shape) != want:
+                got = None if sun is None else tuple(sun.shape)
+                raise ValueError(f"this temporal net uses solar time: sun must be {want}, got {got}")
         if t.shape != (g0.shape[0],):
             raise ValueError(f"t must be ({g0.shape[0]},), got {tuple(t.shape)}")
         stride = self.config.stride_for(n_scales)
@@ -163,8 +208,16 @@ def temporal_loss(
     g1: Tensor,
     edge: float = 150.0,
     smooth_weight: float = 0.5,
+    linear_weight: float = 0.0,
+    to_concentration: Callable[[Tensor], Tensor] | None = None,
+    scale: float = 10.0,
+    delta: float = 5.0,
 ) -> tuple[Tensor, dict[str, float]]:
-    """DeepCAMS Eq. 4-6: L1 at every scale plus edge-aware first-order flow smoothness.
+    """DeepCAMS Eq. 4-6: L1 at every scale plus edge-aware first-order flow smoothness,
+    plus (``linear_weight > 0``, not in the paper) ``linear_weight * mean huber_delta(
+    (C(pred) - C(target)) / scale)`` on the final prediction, with ``C = to_concentration``
+    (ug m-3): the log-space L1 weighs relative errors and aims at the median, and so gives
+    up the large values that dominate RMSE (see :class:`TemporalConfig` ``loss_linear``).
 
     Args:
         out: :meth:`TemporalNet.forward`'s output.
@@ -192,7 +245,19 @@ def temporal_loss(
     smooth = 2 * ((torch.exp(-edge * gx) * fx).mean() + (torch.exp(-edge * gy) * fy).mean())
     loss = l1 + smooth_weight * smooth
     parts = {"l1": float(l1.detach()), "l1_s0": float(l1_terms[0].detach()), "smooth": float(smooth.detach())}
+    if linear_weight > 0:
+        if to_concentration is None:
+            raise ValueError("linear_weight > 0 needs to_concentration")
+        lin = conc_huber(to_concentration(out["pred"]), to_concentration(target), scale, delta)
+        loss = loss + linear_weight * lin
+        parts["huber_conc"] = float(lin.detach())
     return loss, parts
+
+
+def conc_huber(pred: Tensor, target: Tensor, scale: float = 10.0, delta: float = 5.0) -> Tensor:
+    """Mean Huber loss of ``(pred - target) / scale`` (concentrations, ug m-3), squared up
+    to ``delta`` and linear beyond."""
+    return F.huber_loss(pred / scale, target / scale, delta=delta)
 
 
 def _pad_rows(x: Tensor, stride: int) -> tuple[Tensor, int]:
@@ -210,6 +275,9 @@ def interpolate_frames(
     ts: Sequence[float],
     tile: int | None = None,
     halo: int | None = None,
+    lon: Sequence[float] | None = None,
+    hour0: Sequence[float] | None = None,
+    gap_hours: float = 3.0,
 ) -> Tensor:
     """Frames at the times ``ts`` between ``g0`` and ``g1``, on any periodic-longitude grid.
 
@@ -225,6 +293,9 @@ def interpolate_frames(
         ts: times in [0, 1].
         tile: longitude columns per tile; None = the whole grid at once.
         halo: halo columns (default ``max(2 * stride, 16)``).
+        lon: ``(w,)`` longitude of every column (degrees east) and ``hour0`` ``(b,)`` the
+            UTC hour of ``g0`` (hours, any origin that is a multiple of 24); ``g1`` is
+            ``gap_hours`` later. Required by a net with ``solar_time``, ignored otherwise.
 
     Returns:
         ``(b, len(ts), h, w)`` for one channel, else ``(b, len(ts), c, h, w)``.
@@ -237,6 +308,9 @@ def interpolate_frames(
         b, c, h, w = g0.shape
         x0, top = _pad_rows(g0, stride)
         x1, _ = _pad_rows(g1, stride)
+        solar = net.config.solar_time
+        if solar and (lon is None or hour0 is None or len(lon) != w or len(hour0) != b):
+            raise ValueError(f"this temporal net uses solar time: give lon ({w},) and hour0 ({b},)")
         if tile is None and w % stride == 0:
             windows = [(0, w, 0, 0)]
         else:
@@ -250,10 +324,18 @@ def interpolate_frames(
         frames = []
         for tv in ts:
             t = torch.full((b,), float(tv), dtype=g0.dtype, device=g0.device)
+            sun = None
+            if solar:
+                h0 = np.asarray(hour0, np.float64)
+                maps = solar_channels(np.asarray(lon, np.float64),
+                                      np.stack([h0, h0 + gap_hours, h0 + float(tv) * gap_hours], 1))
+                sun = torch.from_numpy(maps).to(g0.device, g0.dtype)[:, :, None, :]
+                sun = sun.expand(-1, -1, x0.shape[-2], -1)
             parts = []
             for c0, width, left, right in windows:
                 idx = torch.arange(c0 - left, c0 + width + right, device=g0.device) % w
-                pred = net(x0.index_select(-1, idx), x1.index_select(-1, idx), t)["pred"]
+                sun_w = None if sun is None else sun.index_select(-1, idx)
+                pred = net(x0.index_select(-1, idx), x1.index_select(-1, idx), t, sun=sun_w)["pred"]
                 parts.append(pred[..., top : top + h, left : left + width])
             frames.append(torch.cat(parts, -1))
         out = torch.stack(frames, 1)
@@ -281,7 +363,8 @@ def summary(preset: str) -> ModelSummary:
     net = net.to("meta")  # shapes only: no memory, no arithmetic
     with torch.no_grad():
         g = torch.zeros(1, cfg.in_channels, size, size, device="meta")
-        out = net(g, g, torch.full((1,), 0.5, device="meta"))
+        sun = torch.zeros(1, cfg.aux_channels, size, size, device="meta") if cfg.solar_time else None
+        out = net(g, g, torch.full((1,), 0.5, device="meta"), sun=sun)
     for h in hooks:
         h.remove()
     shapes += [(f"{k} (scale 0)", v) for k, v in seen.items()]
@@ -295,5 +378,6 @@ __all__ = [
     "TemporalNet",
     "interpolate_frames",
     "summary",
+    "conc_huber",
     "temporal_loss",
 ]

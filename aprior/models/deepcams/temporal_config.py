@@ -9,6 +9,9 @@ from typing import Any, ClassVar
 from aprior.errors import ConfigError
 from aprior.models.deepcams.flow import REVERSALS
 
+#: where the Eq. 3 blend is taken (:attr:`TemporalConfig.blend`)
+BLENDS = ("normalised", "concentration")
+
 
 @dataclass(frozen=True)
 class TemporalConfig:
@@ -26,6 +29,24 @@ class TemporalConfig:
         module_stride: flows are estimated at ``1/module_stride`` of each scale (XVFI's M);
             a power of two, at most ``2**(unet_depth-1)``.
         flow_reversal: ``"cfr"`` (complementary flow reversal) or ``"linear"``.
+        solar_time: the network also gets the local solar time of every pixel at the two
+            frames and at the target (sin and cos of ``2 pi LST / 24``, six channels,
+            :func:`aprior.models.deepcams.data.solar_channels`): the boundary-layer cycle
+            that drives the largest changes between two frames follows local solar time,
+            which two frames alone cannot tell. Not in the paper (a documented extension).
+        blend: where the Eq. 3 blend of the warped frames is taken: ``"normalised"`` (the
+            paper: in the network's log space, so the untrained net is linear
+            interpolation of ``log1p(c / scale)``) or ``"concentration"`` (in ug m-3 with
+            the stage's normalisation, so the untrained net is exactly the correct linear
+            baseline ``(1 - t) G0 + t G1`` in ug m-3, the quantity it is scored on).
+        loss_linear: weight of an extra Huber term of the error in ug m-3 (divided by the
+            normalisation's scale) on the final prediction, added to the paper's Eq. 4-6
+            log-space L1; 0 = the paper's loss. An L1 loss (in any space) is minimised by
+            the median, which next to a sharp transition is the linear value; the squared
+            part (errors below ``loss_delta * scale``) aims at the mean, which RMSE scores,
+            and the linear part beyond keeps unforeseeable fire onsets from dominating.
+        loss_delta: where that Huber term turns from squared to linear (units of the
+            normalisation's scale: 5 = 50 ug m-3 at scale 10).
     """
 
     in_channels: int = 1
@@ -38,6 +59,10 @@ class TemporalConfig:
     n_scales: int = 5
     module_stride: int = 2
     flow_reversal: str = "cfr"
+    solar_time: bool = False
+    blend: str = "normalised"
+    loss_linear: float = 0.0
+    loss_delta: float = 5.0
 
     PRESETS: ClassVar[dict[str, TemporalConfig]]
 
@@ -57,6 +82,20 @@ class TemporalConfig:
             raise ConfigError(
                 f"temporal config: flow_reversal must be one of {REVERSALS}, got {self.flow_reversal!r}"
             )
+
+        if self.blend not in BLENDS:
+            raise ConfigError(f"temporal config: blend must be one of {BLENDS}, got {self.blend!r}")
+        if not isinstance(self.solar_time, bool):
+            raise ConfigError(f"temporal config: solar_time must be true or false, got {self.solar_time!r}")
+        if not (isinstance(self.loss_linear, int | float) and self.loss_linear >= 0):
+            raise ConfigError(f"temporal config: loss_linear must be a number >= 0, got {self.loss_linear!r}")
+        if not (isinstance(self.loss_delta, int | float) and self.loss_delta > 0):
+            raise ConfigError(f"temporal config: loss_delta must be a number > 0, got {self.loss_delta!r}")
+
+    @property
+    def aux_channels(self) -> int:
+        """Extra per-pixel input channels (the solar-time maps of t0, t1 and t)."""
+        return 6 if self.solar_time else 0
 
     def stride_for(self, n_scales: int) -> int:
         """Multiple that frame sides must be of when running ``n_scales`` pyramid levels."""
@@ -89,16 +128,20 @@ class TemporalConfig:
 
 
 #: "paper" reproduces the XVFI size of DeepCAMS (about 5.6 M parameters, one channel);
-#: "small" trains on a CPU in minutes; "tiny" is for unit tests.
+#: "small" trains on a CPU in minutes; "tiny" is for unit tests. "paper" and "small" use
+#: the solar-time inputs, the blend in ug m-3 and the extra ug m-3 loss term (see
+#: :class:`TemporalConfig`); the dataclass defaults are the paper's choices, which older
+#: weights files (recorded without these fields) were trained with.
+_EXTENSIONS = {"solar_time": True, "blend": "concentration", "loss_linear": 1.0}
 PRESETS: dict[str, TemporalConfig] = {
-    "paper": TemporalConfig(),
+    "paper": TemporalConfig(**_EXTENSIONS),
     "small": TemporalConfig(
         features=16, flow_features=32, flow_layers=3, encoder_blocks=1,
-        unet_features=16, unet_depth=2, n_scales=3, module_stride=2,
+        unet_features=16, unet_depth=2, n_scales=3, module_stride=2, **_EXTENSIONS,
     ),
     "tiny": TemporalConfig(
         features=8, flow_features=8, flow_layers=2, encoder_blocks=1,
-        unet_features=8, unet_depth=2, n_scales=2, module_stride=2,
+        unet_features=8, unet_depth=2, n_scales=2, module_stride=2, **_EXTENSIONS,
     ),
 }
 TemporalConfig.PRESETS = PRESETS

@@ -82,11 +82,13 @@ def config_from_metadata(stage: str, config: dict) -> Any:
     return _from_mapping(_config_class(stage), None, dict(config), f"{stage} model")
 
 
-def build_network(stage: str, config: Any) -> nn.Module:
-    """A fresh network of ``stage`` for ``config`` (random weights)."""
+def build_network(stage: str, config: Any, norm: Normalisation | None = None) -> nn.Module:
+    """A fresh network of ``stage`` for ``config`` (random weights); ``norm``: the stage's
+    normalisation (the temporal net's blend in ug m-3 uses it)."""
     if check_stage(stage) == "temporal":
         from aprior.models.deepcams.temporal import TemporalNet
-        return TemporalNet(config)
+        net = TemporalNet(config)
+        return net if norm is None else net.set_normalisation(norm.scale, norm.mean, norm.std)
     from aprior.models.deepcams.spatial import SpatialNet
     return SpatialNet(config)
 
@@ -97,9 +99,10 @@ def check_crop(stage: str, config: Any, spec: DataSpec) -> None:
     net = build_network(stage, config).eval()
     p = spec.temporal_patch if stage == "temporal" else spec.spatial_patch
     x = torch.zeros(1, 1, p, p)
+    sun = torch.zeros(1, getattr(config, "aux_channels", 0), p, p)
     try:
         with torch.no_grad():
-            net(x, x, torch.full((1,), 0.5)) if stage == "temporal" else net(x)
+            net(x, x, torch.full((1,), 0.5), sun=sun) if stage == "temporal" else net(x)
     except (RuntimeError, ValueError) as exc:
         name = "temporal_patch" if stage == "temporal" else "spatial_patch"
         raise ConfigError(f"the {stage} network of this config cannot run on {p} x {p} crops "
@@ -140,7 +143,7 @@ class DeepCAMSTask:
         self.config, self.preset, self.norm = config, preset, norm
 
     def build_model(self) -> nn.Module:
-        return build_network(self.stage, self.config)
+        return build_network(self.stage, self.config, self.norm)
 
     def _dataset(self, days: tuple, n: int, seed: int, augment: bool) -> torch.utils.data.Dataset:
         hours = hours_of_days(self.store.hours, days)
@@ -161,7 +164,7 @@ class DeepCAMSTask:
 
     def _forward(self, model: nn.Module, batch: dict[str, Tensor]) -> tuple[Any, Tensor, Tensor]:
         if self.stage == "temporal":
-            out = model(batch["g0"], batch["g1"], batch["t"])
+            out = model(batch["g0"], batch["g1"], batch["t"], sun=batch.get("sun"))
             return out, out["pred"], batch["target"]
         pred = model(batch["coarse"])
         return pred, pred, batch["fine"]
@@ -170,15 +173,31 @@ class DeepCAMSTask:
         out, _, target = self._forward(model, batch)
         if self.stage == "temporal":
             from aprior.models.deepcams.temporal import temporal_loss
-            return temporal_loss(out, target, batch["g0"], batch["g1"])
+            return temporal_loss(out, target, batch["g0"], batch["g1"],
+                                 linear_weight=self._linear_weight(),
+                                 to_concentration=self.norm.inverse, scale=self.norm.scale,
+                                 delta=float(getattr(self.config, "loss_delta", 5.0)))
         from aprior.models.deepcams.spatial import spatial_loss
         return spatial_loss(out, target)
 
+    def _linear_weight(self) -> float:
+        return float(getattr(self.config, "loss_linear", 0.0)) if self.stage == "temporal" else 0.0
+
     def val_loss(self, model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
-        """L1 of the final prediction (normalised units): comparable across stages' settings."""
+        """L1 of the final prediction (normalised units), plus, for a temporal config with
+        ``loss_linear``, that weight times the Huber term in ug m-3 the training loss adds:
+        the model is selected on what it is trained for."""
         _, pred, target = self._forward(model, batch)
         l1 = (pred.float() - target.float()).abs().mean()
-        return l1, {"l1": float(l1)}
+        parts = {"l1": float(l1)}
+        w = self._linear_weight()
+        if w > 0:
+            from aprior.models.deepcams.temporal import conc_huber
+            hub = conc_huber(self.norm.inverse(pred.float()), self.norm.inverse(target.float()),
+                             self.norm.scale, float(self.config.loss_delta))
+            parts["huber_conc"] = float(hub)
+            l1 = l1 + w * hub
+        return l1, parts
 
     def metadata(self) -> dict:
         trained_on = self.data.description  # starts with "SYNTHETIC world" for a synthetic world
