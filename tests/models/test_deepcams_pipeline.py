@@ -292,13 +292,17 @@ def test_downscale_day_orientation_and_time_weights():
         np.testing.assert_allclose(out.values[h, ::3, ::3], expect, rtol=1e-5)
 
 
-def test_default_pipeline_is_linear_plus_area_and_conserves_cell_means():
+def test_default_pipeline_is_network_plus_area_and_conserves_cell_means():
     from aprior.models.deepcams import downscale as DS
     from aprior.models.deepcams.grid import coarsen
 
-    assert (DS.DEFAULT_TEMPORAL, DS.DEFAULT_SPATIAL) == ("linear", "area")
+    # the fastest chain that beats linear + area on every held-out case (docs/deepcams.md)
+    assert (DS.DEFAULT_TEMPORAL, DS.DEFAULT_SPATIAL) == ("network", "area")
+    pipe = DS.load_pipeline(device="cpu")
+    assert pipe.temporal_stage is not None and pipe.spatial_stage is None  # area needs no weights
+    assert pipe.temporal_stage.net.config.solar_time and pipe.synthetic
     eac4 = _eac4_field([0, 3])
-    out = DS.downscale_day("2023-03-01", eac4)  # no weights are loaded for the baselines
+    out = DS.downscale_day("2023-03-01", eac4, pipeline=pipe)
     nodes = torch.from_numpy(np.ascontiguousarray(out.values[:, ::-1, :]))
     back = coarsen(nodes).numpy()[:, ::-1, :]
     np.testing.assert_allclose(back[0], eac4.values[0], rtol=1e-4)
@@ -423,6 +427,8 @@ def test_bundled_demo_weights_load_and_say_synthetic():
         assert st.synthetic and "SYNTHETIC" in st.metadata["trained_on"]
         assert st.metadata["data"]["split"]["test"] == ["2023-03-08"]
         assert st.metadata["data"]["spec"]["model_input"] == 0.5 and st.norm.max > 1000
+    t = load_stage("temporal", None, "cpu").net.config
+    assert t.solar_time and t.blend == "concentration" and t.loss_linear > 0
 
 
 # -- CLI ------------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def test_regional_box_gives_the_box_at_three_times_the_resolution_without_wrappi
 
 def test_regional_area_conserving_keeps_interior_cell_means():
     f = _box(hours=(0, 3))
-    out = downscale_day("2023-03-01", f)  # the default: linear + area
+    out = downscale_day("2023-03-01", f, device="cpu")  # the default: network + area
     fine = torch.from_numpy(np.ascontiguousarray(out.values[:, ::-1, :]))
     grid = region.grid_of(f)
     ext = region.extend(fine.numpy(), grid)  # mirror back to the extended grid
@@ -185,7 +185,7 @@ def test_cli_downscales_a_packed_regional_file(app, tmp_path):
     back = open_pm25(out)
     assert back.values.shape == (22, 3 * 20 + 1, 3 * 32 + 1)  # 00-21 UTC, the box at 0.25 degree
     assert back.lon[0] == pytest.approx(-10.0) and back.lat[-1] == pytest.approx(45.0)
-    assert "linear + area" in res.output
+    assert "network + area" in res.output
 
 
 @pytest.mark.parametrize("case,match", [("var", "no PM2.5 variable"), ("units", "units"),
@@ -228,9 +228,12 @@ def test_fetch_eac4_area_is_what_downscale_accepts():
     lat, lon = np.arange(s, n + 1e-6, 0.75), np.arange(w, e + 1e-6, 0.75)
     vals = np.ones((2, lat.size, lon.size)) * 7.0
     f = PM25Field(DAY + np.array([0, 3]).astype("timedelta64[h]"), lat, lon, vals, "eac4")
-    out = downscale_day("2023-03-01", f, expected_step=0.75)
+    out = downscale_day("2023-03-01", f, expected_step=0.75, temporal="linear", spatial="area")
     assert out.lat[0] == pytest.approx(s) and out.lon[-1] == pytest.approx(e)
     np.testing.assert_allclose(out.values, 7.0, rtol=1e-5)  # a uniform field stays uniform
+    net = downscale_day("2023-03-01", f, expected_step=0.75, device="cpu")  # the default
+    assert net.values.shape == out.values.shape
+    np.testing.assert_allclose(net.values, 7.0, rtol=0.01)  # the network adds at most a diurnal touch
 
 
 def test_generate_pm25_reports_progress_and_writes_the_default_pipeline(tmp_path):
@@ -246,8 +249,12 @@ def test_generate_pm25_reports_progress_and_writes_the_default_pipeline(tmp_path
     last = [e for e in events if e["step"] == "spatial"][-1]
     assert last["done"] == last["total"] == 22
     with xr.open_dataset(out) as ds:
-        assert ds.attrs["temporal_method"] == "linear" and ds.attrs["spatial_method"] == "area"
-        assert "deepcams_temporal_weights" not in ds.attrs  # no network, no weights recorded
+        assert ds.attrs["temporal_method"] == "network" and ds.attrs["spatial_method"] == "area"
+        # the temporal network's weights are recorded, and that they are SYNTHETIC; no spatial ones
+        assert ds.attrs["deepcams_temporal_weights"] == "bundled:temporal-demo.pt"
+        assert "SYNTHETIC" in ds.attrs["deepcams_temporal_trained_on"]
+        assert "SYNTHETIC" in ds.attrs["synthetic_note"]
+        assert "deepcams_spatial_weights" not in ds.attrs
 
 
 def test_cli_warns_once_on_a_bushfire_cell_with_the_networks(app, tmp_path):
@@ -275,3 +282,17 @@ def region_field(path):
     from aprior.inputs.pm25 import read_eac4_pm25
 
     return read_eac4_pm25(path)
+
+
+def test_regional_network_interpolation_uses_the_boxs_local_time():
+    # the bundled temporal network takes local solar time from the box's longitudes (and the
+    # UTC hour): the same values 90 degrees further east (6 h later in local time) give
+    # other interpolated hours, the same kept hours
+    f = _box(hours=(0, 3))
+    east = PM25Field(f.times, f.lat, f.lon + 90.0, f.values.copy(), "eac4")
+    kw = {"temporal": "network", "spatial": "bicubic", "device": "cpu"}
+    a, b = downscale_day("2023-03-01", f, **kw), downscale_day("2023-03-01", east, **kw)
+    np.testing.assert_allclose(a.values[[0, 3]], b.values[[0, 3]], rtol=1e-6)
+    assert np.abs(a.values[1:3] - b.values[1:3]).max() > 1e-3
+    lin = downscale_day("2023-03-01", f, temporal="linear", spatial="bicubic")
+    assert np.abs(a.values[1:3] - lin.values[1:3]).max() > 1e-3  # the network is not linear

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -111,6 +111,23 @@ def _as_tensor(frames: np.ndarray, stage: Stage) -> torch.Tensor:
     return stage.norm.forward(x).to(stage.device)
 
 
+@contextmanager
+def one_cpu_thread():
+    """Run torch's CPU operators on one intra-op thread inside the block (restored after).
+
+    The temporal network works on 0.75 degree frames (241 x 480 for the globe): operators
+    that small gain little from more threads on free cores, and on cores shared with other
+    work the threads spin against each other (one global day took 58 s for the temporal
+    step with 2 threads on our shared 2-core machine, 3 s with 1; docs/deepcams.md).
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 @torch.no_grad()
 def interpolate_hours(temporal: Stage, g0: np.ndarray, g1: np.ndarray, ts: list[float],
                       chunk: int = 4, *, lon: np.ndarray | None = None,
@@ -124,11 +141,16 @@ def interpolate_hours(temporal: Stage, g0: np.ndarray, g1: np.ndarray, ts: list[
             times of ``g0``: the local solar time a net with ``solar_time`` needs (ignored
             by one without; ValueError when it needs them and they are missing).
 
+    On the CPU the network runs on one intra-op thread (:func:`one_cpu_thread`).
+
     Returns:
         ``(n, len(ts), h, w)`` float32 ug m-3.
     """
     from aprior.models.deepcams.temporal import interpolate_frames
 
+    if temporal.device.type == "cpu" and torch.get_num_threads() > 1:
+        with one_cpu_thread():
+            return interpolate_hours(temporal, g0, g1, ts, chunk, lon=lon, times0=times0)
     solar = temporal.net.config.solar_time
     if solar and (lon is None or times0 is None):
         raise ValueError("the temporal weights use local solar time: give lon and times0")
