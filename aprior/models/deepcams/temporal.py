@@ -27,7 +27,16 @@ instead of bicubic downsampling (exact and seam-free on a periodic grid); the fl
 are stacks of dilated convolutions instead of XVFI's strided auto-encoders, so they need
 no extra divisibility; the output layers of the flow nets and the U-Net start at zero, so
 an untrained net is exactly the linear interpolation ``(1-t) G0 + t G1`` (the correct
-baseline; DeepCAMS Eq. 9 swaps the weights) and training starts from it. The paper
+baseline; DeepCAMS Eq. 9 swaps the weights) and training starts from it.
+
+Extensions (:class:`TemporalConfig`; the presets use them, the dataclass defaults are the
+paper's form): ``solar_time`` adds the local solar time of every pixel at both frames and
+at the target (six sin/cos channels: each frame is encoded with its own pair, the U-Net
+sees all six), because the boundary-layer transitions that make the largest hour-to-hour
+changes follow it; ``blend = "concentration"`` takes the Eq. 3 blend in ug m-3 (the
+normalisation is set by :meth:`TemporalNet.set_normalisation`), so the untrained net is
+the linear interpolation of the concentrations, not of their logs; ``loss_linear`` adds a
+Huber term in ug m-3 to Eq. 4-6 (:func:`temporal_loss`). The paper
 preset runs 5 scales (DeepCAMS follows XVFI's settings, "s = 5") with flows at half of
 each scale's resolution: frame sides must be multiples of 64. The smoothness term follows DeepCAMS Eq. 5 with weights
 ``exp(-edge * |grad G_t|)`` (XVFI's form; the paper's typeset ``e^2`` is not used).
