@@ -396,6 +396,15 @@ def test_train_stage_smoke_then_downscale_and_evaluate(world, tmp_path):
     assert csv_path.read_text().splitlines()[0] == ("table,method,n_samples,R,RMSE,MAE,PSNR,"
                                                     "peak_ratio_mean,peak_ratio_max")
     assert json.loads(write_evaluation(result, tmp_path / "eval.json").read_text())["samples"]
+    # a subset of the chains, the same scores
+    two = evaluate_deepcams(world, res["temporal"].weights_path, res["spatial"].weights_path,
+                            device="cpu", max_hours=7, tables=("pipeline",),
+                            chains=["network + area", "linear + area"])
+    sub = {r["method"]: r for r in two["tables"][0]["rows"]}
+    assert set(sub) == {"network + area", "linear + area"}
+    assert sub["network + area"]["RMSE"] == pytest.approx(pipe["network + area"]["RMSE"], rel=1e-9)
+    with pytest.raises(ConfigError, match="unknown pipeline chain"):
+        evaluate_deepcams(world, res["temporal"].weights_path, chains=["cubic + area"])
 
 
 def test_train_stage_errors(tmp_path):

@@ -221,11 +221,11 @@ def _spatial_table(store: FrameStore, m: _Methods, hours: np.ndarray,
 
 def _pipeline_tables(store: FrameStore, m: _Methods, runs: list[tuple[np.ndarray, np.ndarray]],
                      gap: int, name: str, source: str, report: Callable[[str, int, int], None],
-                     cached: bool = False) -> list[_Table]:
+                     cached: bool = False, chains: Sequence[tuple[str, str, str]] = CHAINS) -> list[_Table]:
     """``runs``: consecutive coarse frames ``(n, h, w)`` ug m-3 and their times ``(n,)``;
     ``cached``: the frames are the area-mean truth (upscaled frames shared with the spatial
-    table at the kept hours)."""
-    labels = [c[0] for c in CHAINS]
+    table at the kept hours); ``chains``: the chains to score (of :data:`CHAINS`)."""
+    labels = [c[0] for c in chains]
     inter = _Table(name, f"Pipeline, INTERPOLATED hours only: {gap}-hourly 0.75 degree ({source}) "
                    "-> hourly 0.25 degree", labels)
     kept = _Table(name + "_kept", f"Pipeline, KEPT hours (inputs' own hours; spatial step only): "
@@ -239,17 +239,17 @@ def _pipeline_tables(store: FrameStore, m: _Methods, runs: list[tuple[np.ndarray
             key = str(times[i]) if cached else None
             truth = store.fine(times[i])
             kept.truth_ratio.append(float(truth.max()) / float(frames[i].max()))
-            for label, _, sp in CHAINS:
+            for label, _, sp in chains:
                 kept.add(label, times[i], m.upscale(sp, frames[i], key), truth, None, float(frames[i].max()))
         for i in range(frames.shape[0] - 1):
             g0, g1 = frames[i], frames[i + 1]
             peak = float(max(g0.max(), g1.max()))
-            mids = {tm: m.interpolate(tm, g0, g1, ts, times[i]) for tm in ("network", "linear", "swapped")}
+            mids = {tm: m.interpolate(tm, g0, g1, ts, times[i]) for tm in {c[1] for c in chains}}
             for k in range(len(ts)):
                 h = times[i] + np.timedelta64(k + 1, "h")
                 truth = store.fine(h)
                 inter.truth_ratio.append(float(truth.max()) / peak)
-                for label, tm, sp in CHAINS:
+                for label, tm, sp in chains:
                     inter.add(label, h, m.upscale(sp, mids[tm][k]), truth, ts[k], peak)
             done += 1
             report(name, done, total)
@@ -278,7 +278,7 @@ def _eac4_input(data, hours: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None
 def evaluate_deepcams(data: Path, temporal_weights: Path | None = None,
                       spatial_weights: Path | None = None, *, dates: Sequence[dt.date | str] | None = None,
                       device: str = "auto", max_hours: int | None = None,
-                      tables: Sequence[str] = TABLES,
+                      tables: Sequence[str] = TABLES, chains: Sequence[str] | None = None,
                       progress: Callable[[dict], None] | None = None) -> dict:
     """Evaluate both DeepCAMS stages and every chain on held-out days of ``data``.
 
@@ -291,6 +291,8 @@ def evaluate_deepcams(data: Path, temporal_weights: Path | None = None,
         max_hours: evaluate only the first ``max_hours`` hours of those days (quick runs).
         tables: which of :data:`TABLES` to compute ("pipeline" and "pipeline_eac4" each
             give an interpolated-hours table and a ``_kept`` one).
+        chains: labels of :data:`CHAINS` for the pipeline tables (None: all; e.g.
+            ``["network + area", "linear + area"]`` skips the slow spatial network).
         progress: gets ``{"event": "eval", "table", "done", "total"}``.
 
     Returns:
@@ -301,6 +303,11 @@ def evaluate_deepcams(data: Path, temporal_weights: Path | None = None,
     unknown = sorted(set(tables) - set(TABLES))
     if unknown:
         raise ConfigError(f"unknown evaluation table(s) {', '.join(unknown)}; use {', '.join(TABLES)}")
+    known = [c[0] for c in CHAINS]
+    bad = sorted(set(chains or ()) - set(known))
+    if bad:
+        raise ConfigError(f"unknown pipeline chain(s) {', '.join(bad)}; use {', '.join(known)}")
+    picked = [c for c in CHAINS if chains is None or c[0] in chains]
     d = open_pm25_data(data)
     store = FrameStore(d.geoscf_files)
     temporal = load_stage("temporal", temporal_weights, device)
@@ -328,12 +335,13 @@ def evaluate_deepcams(data: Path, temporal_weights: Path | None = None,
                 for s in _segments(coarse_t, gap)]
         if runs:
             out_tables += _pipeline_tables(store, m, runs, gap, "pipeline", "area mean of the truth",
-                                           report, cached=True)
+                                           report, cached=True, chains=picked)
     eac = _eac4_input(d, coarse_t) if "pipeline_eac4" in tables else None
     if eac is not None:
         runs = [(eac[0][s], eac[1][s]) for s in _segments(eac[1], gap)]
         if runs:
-            out_tables += _pipeline_tables(store, m, runs, gap, "pipeline_eac4", "EAC4 files", report)
+            out_tables += _pipeline_tables(store, m, runs, gap, "pipeline_eac4", "EAC4 files", report,
+                                           chains=picked)
     trained = _trained_days(temporal, spatial)
     return {
         "data": d.description, "synthetic": d.synthetic,
