@@ -106,12 +106,11 @@ def test_a_signal_inside_a_deferred_block_waits_for_its_end(tmp_path):
     interrupts.install()
     try:
         done = []
-        with pytest.raises(interrupts.Terminated) as info:
-            with interrupts.deferred():
-                os.kill(os.getpid(), signal.SIGTERM)
-                for _ in range(1000):  # the handler runs here, and must not raise here
-                    pass
-                done.append(True)
+        with pytest.raises(interrupts.Terminated) as info, interrupts.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # the handler runs here, and must not raise here
+                pass
+            done.append(True)
         assert done == [True] and info.value.signum == signal.SIGTERM
         with pytest.raises(interrupts.Terminated):  # outside a deferred block: at once
             os.kill(os.getpid(), signal.SIGHUP)
