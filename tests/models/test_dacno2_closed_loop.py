@@ -17,6 +17,7 @@ from aprior.models.dacno2.closed_loop import (
     coarsened,
     held_out,
     score_table,
+    trained_days,
     world_orbits,
 )
 from aprior.models.dacno2.table import render_closed_loop, write_closed_loop
@@ -95,6 +96,15 @@ def test_closed_loop_closes_and_ranks(s5p_world, phase1, tmp_path):
                                         "closed_loop.txt", "closed_loop.png"}
     assert json.loads((tmp_path / "closed_loop.json").read_text())["n_pixels"] == result["n_pixels"]
     assert "DACNO2 phase 1" in render_closed_loop(result)
+
+
+def test_trained_days_include_every_phase_of_the_lineage():
+    meta = {"days": {"train": ["2023-01-05"], "val": ["2023-01-08"]},
+            "lineage": [{"phase": 1, "days": {"train": ["2022-01-01"], "val": ["2022-01-04"]}},
+                        {"phase": 3, "days": {"train": ["2023-01-05"], "val": []}}]}
+    assert trained_days(meta) == {dt.date(2023, 1, 5), dt.date(2023, 1, 8), dt.date(2022, 1, 1),
+                                  dt.date(2022, 1, 4)}
+    assert trained_days({}) == set()
 
 
 def test_orbits_only_on_training_days_are_refused(s5p_world):

@@ -89,9 +89,12 @@ def world_orbits(root: Path) -> list[OrbitFiles]:
 
 
 def trained_days(metadata: Mapping) -> set[dt.date]:
-    """The training and validation days a weights file's metadata lists."""
-    days = metadata.get("days") or {}
-    return {dt.date.fromisoformat(str(d)) for k in ("train", "val") for d in days.get(k, [])}
+    """The training and validation days a weights file's metadata lists: its own and, when
+    it records its ``lineage`` (the bundled weights do), those of every earlier phase."""
+    lists = [metadata.get("days") or {}]
+    lists += [(step.get("days") or {}) for step in metadata.get("lineage") or []]
+    return {dt.date.fromisoformat(str(d)) for days in lists for k in ("train", "val")
+            for d in days.get(k, [])}
 
 
 def held_out(orbits: list[OrbitFiles], used: set[dt.date], root: Path) -> list[OrbitFiles]:
