@@ -211,6 +211,18 @@ def test_phase_settings_defaults_and_precedence(runs, tmp_path):
         read_config(cfg)
 
 
+def test_phase2_records_phase1_in_its_lineage(runs):
+    from aprior.models.checkpoint import load_weights, weights_hash
+
+    p1 = load_weights(runs / "p1" / "weights.pt")[1]
+    p2 = load_weights(runs / "p2" / "weights.pt")[1]
+    assert "lineage" not in p1
+    (step,) = p2["lineage"]
+    assert step["phase"] == 1 and step["sha256"] == weights_hash(runs / "p1" / "weights.pt")
+    assert step["days"] == p1["days"] and step["budget"]["stopped"] == "epochs"
+    assert step["budget"]["epochs_run"] == p1["training"]["budget"]["epochs_run"]
+
+
 def test_phase3_day_split_is_by_day_and_seeded():
     days = [dt.date(2023, 1, 1) + dt.timedelta(days=k) for k in range(10)]
     tr, va = phase3_days(days, 0.2, 0)

@@ -141,6 +141,16 @@ class Predecessor:
         return {"path": str(self.path), "sha256": self.sha256, "phase": self.phase,
                 "best_epoch": self.metadata.get("training", {}).get("best_epoch")}
 
+    def lineage(self) -> list[dict]:
+        """The earlier phases, oldest first: each one's phase, weights sha256, command,
+        budget, best epoch, settings and days (what the phases after it record)."""
+        t = self.metadata.get("training", {})
+        own = {"phase": self.phase, "sha256": self.sha256, "command": t.get("command"),
+               "budget": t.get("budget"), "best_epoch": t.get("best_epoch"),
+               "best_val": t.get("best_val"), "settings": t.get("settings"),
+               "days": self.metadata.get("days")}
+        return [*self.metadata.get("lineage", []), own]
+
 
 def check_phase(phase: int) -> int:
     if phase not in PHASES:
@@ -410,4 +420,5 @@ class PhaseTask:
             meta["trained_on"] = self.trained_on
         if self.predecessor is not None:
             meta["predecessor"] = self.predecessor.describe()
+            meta["lineage"] = self.predecessor.lineage()
         return meta
