@@ -140,5 +140,5 @@ def _train_deepcams(stage, phase, from_, data, out, preset, config, overrides, r
     table = load_toml(config, "train") if config is not None else {}
     settings = TrainSettings.from_mapping({**table, **overrides})
     result = train_stage(stage, data, out, preset=preset or "small", config=config,
-                         settings=settings, resume=resume, progress=show)
+                         settings=settings, resume=resume, progress=show, command=command_line())
     return result, f"DeepCAMS {stage}"

@@ -354,13 +354,16 @@ def test_train_stage_smoke_then_downscale_and_evaluate(world, tmp_path):
     settings = TrainSettings(epochs=1, batch_size=2, micro_batch=2, max_batches=2, device="cpu")
     seen = []
     res = {s: train_stage(s, world, tmp_path / s, preset="tiny", settings=settings, spec=spec,
-                          progress=seen.append) for s in ("temporal", "spatial")}
+                          progress=seen.append, command=f"aprior train --stage {s}")
+           for s in ("temporal", "spatial")}
     assert seen and res["temporal"].weights_path.is_file()
     t = load_stage("temporal", res["temporal"].weights_path, "cpu")
     assert t.metadata["stage"] == "temporal" and t.metadata["preset"] == "tiny"
     assert t.metadata["trained_on"].startswith("SYNTHETIC") and t.synthetic
     assert t.metadata["data"]["split"]["test"] == ["2023-03-03"] and t.metadata["temporal_grid"] == "coarse"
     assert set(t.metadata["normalisation"]) >= {"scale", "mean", "std"}
+    assert t.metadata["training"]["command"] == "aprior train --stage temporal"
+    assert t.metadata["training"]["budget"]["epochs_run"] == 1
     with pytest.raises(ConfigError, match="stage"):
         train_stage("both", world, tmp_path / "x", settings=settings)
     s = load_stage("spatial", res["spatial"].weights_path, "cpu")

@@ -259,7 +259,7 @@ def fit_normalisation(store: FrameStore, days: tuple, grid: str, scale: float,
 def train_stage(stage: str, data: Path, run_dir: Path, *, preset: str = "small",
                 config: Path | None = None, settings: TrainSettings | None = None,
                 resume: bool = False, progress: Callable[[dict], None] | None = None,
-                spec: DataSpec | None = None) -> TrainResult:
+                spec: DataSpec | None = None, command: str | None = None) -> TrainResult:
     """Train one DeepCAMS stage on the hourly GEOS-CF(-like) data of ``data``.
 
     Args:
@@ -273,6 +273,7 @@ def train_stage(stage: str, data: Path, run_dir: Path, *, preset: str = "small",
         resume: continue the run in ``run_dir``.
         progress: passed to :func:`aprior.models.engine.train`.
         spec: the data spec (None: defaults, updated by the config's ``[data]`` table).
+        command: the command line, recorded in the weights' metadata.
 
     Raises:
         ConfigError: unknown stage/preset/setting, too few days, no complete window.
@@ -292,4 +293,5 @@ def train_stage(stage: str, data: Path, run_dir: Path, *, preset: str = "small",
     log.info("DeepCAMS %s: %d training, %d validation, %d test day(s); normalisation %s",
              stage, len(split.train), len(split.val), len(split.test), norm)
     task = DeepCAMSTask(stage, d, store, split, spec, cfg, preset, norm)
-    return train(task, settings or TrainSettings(), Path(run_dir), resume=resume, progress=progress)
+    return train(task, settings or TrainSettings(), Path(run_dir), resume=resume, progress=progress,
+                 command=command)
