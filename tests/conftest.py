@@ -106,3 +106,20 @@ def dacno2_tiny_world(tmp_path_factory) -> Path:
                           spinup_hours=3, static_resolution_m=1000)
         generate_world(root, cfg)
     return root
+
+
+def command_app(*registers):
+    """A typer app with the commands that each ``register(app)`` adds, kept as named
+    subcommands by a root callback (what ``aprior``'s own app does)."""
+    import typer
+
+    app = typer.Typer()
+    for register in registers:
+        register(app)
+
+    @app.callback()
+    def _root() -> None:
+        """test app"""
+
+    return app
+

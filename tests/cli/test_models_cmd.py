@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import typer
+from conftest import command_app
 from typer.testing import CliRunner
 
 from aprior.cli.models_cmd import register
@@ -14,14 +15,7 @@ from aprior.models.summary import count_parameters
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-
-    @app.callback()
-    def _root() -> None:
-        """test app"""
-
-    return app
+    return command_app(register)
 
 
 def test_models_dacno2_tiny(app):

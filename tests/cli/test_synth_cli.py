@@ -6,6 +6,7 @@ import json
 
 import pytest
 import typer
+from conftest import command_app
 from typer.testing import CliRunner
 
 from aprior.cli.synth import register
@@ -15,14 +16,7 @@ ARGS = ["--region", "4.3,50.6,5.3,51.3", "--start", "2023-03-01", "--pm25-hours"
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-
-    @app.callback()
-    def _root() -> None:
-        """test app"""
-
-    return app
+    return command_app(register)
 
 
 def test_synth_writes_a_world_and_refuses_to_overwrite_it(app, tmp_path):

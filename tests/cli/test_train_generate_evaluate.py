@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 import typer
+from conftest import command_app
 from conftest import dacno2_tiny_world as tiny_world
 from typer.testing import CliRunner
 
@@ -29,15 +30,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
-    app = typer.Typer()
-    for mod in (train, generate, evaluate):
-        mod.register(app)
-
-    @app.callback()
-    def _root() -> None:
-        """test app"""
-
-    return app
+    return command_app(train.register, generate.register, evaluate.register)
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import typer
 from compare_files import P, S, base_granule, reprocessed_copy, truth_file
+from conftest import command_app
 from typer.testing import CliRunner
 
 from aprior.cli.compare import register
@@ -13,14 +13,7 @@ from aprior.cli.compare import register
 
 @pytest.fixture(scope="module")
 def app():
-    app = typer.Typer()
-    register(app)
-
-    @app.callback()
-    def _root() -> None:
-        """test root"""
-
-    return app
+    return command_app(register)
 
 
 @pytest.fixture(scope="module")

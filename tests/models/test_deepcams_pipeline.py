@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import typer
+from conftest import command_app
 from typer.testing import CliRunner
 
 from aprior.errors import ConfigError, ProfileFieldError
@@ -448,14 +449,7 @@ def test_bundled_demo_weights_load_and_say_synthetic():
 def app() -> typer.Typer:
     from aprior.cli.downscale import register
 
-    app = typer.Typer()
-    register(app)
-
-    @app.callback()
-    def _root() -> None:
-        """test app"""
-
-    return app
+    return command_app(register)
 
 
 def test_cli_bad_input_is_one_line_and_exit_2(app, tmp_path):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import typer
+from conftest import command_app
 from typer.testing import CliRunner
 
 from aprior.errors import ConfigError, ProfileFieldError
@@ -152,14 +153,7 @@ def test_in_range_input_does_not_warn():
 def app() -> typer.Typer:
     from aprior.cli.downscale import register
 
-    app = typer.Typer()
-    register(app)
-
-    @app.callback()
-    def _root() -> None:
-        """test app"""
-
-    return app
+    return command_app(register)
 
 
 def _regional_file(tmp_path, name="eac4.nc", units="kg m**-3", step=0.75, var="pm2p5"):
