@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         data: Path = typer.Option(..., "--data", help="Training data: a synthetic world (aprior synth) or a data directory with aprior-data.toml.", show_default=False),
         out: Path = typer.Option(..., "--out", "-o", help="Run directory (new or empty; with --resume the run to continue).", show_default=False),
         phase: int = typer.Option(None, "--phase", help="DACNO2 phase: 1 (CAMS), 2 (CAMS + stations), 3 (test-year stations + SSIM to phase 2).", show_default=False),
-        from_: Path = typer.Option(None, "--from", help="Phases 2 and 3: the previous phase's run directory (or weights file).", show_default=False),
+        from_: Path = typer.Option(None, "--from", help="Phases 2 and 3: the previous phase's run directory (or weights file); phase 1: optionally another phase-1 run to start from (a warm start).", show_default=False),
         model: str = typer.Option("dacno2", "--model", help="dacno2 or deepcams."),
         stage: str = typer.Option(None, "--stage", help="DeepCAMS stage: temporal or spatial.", show_default=False),
         config: Path = typer.Option(None, "--config", help="TOML with [train], [model], [data] (and for DACNO2 [phase]) tables.", show_default=False),

@@ -144,7 +144,7 @@ def test_station_term_carries_the_station_up_with_the_cams_shape(prepared):
     _, parts = task.loss(Fixed(ideal), b)
     assert parts["mse_stations"] == pytest.approx(0.0, abs=1e-6)
     assert PhaseTask(2, prepared, TINY, predecessor=_fake_predecessor(prepared, 1),
-                     options=PhaseConfig(**PAPER_RECIPE)).loss_scales() == {"cams": 1.0, "stations": 1.0}
+                     options=PhaseConfig(**PAPER_RECIPE)).loss_scales() == {"cams": 1.0, "stations": 1.0, "log": 1.0}
     with pytest.raises(ConfigError, match="station_profile_top_m"):
         PhaseConfig(station_profile_top_m=-1.0)
 
@@ -178,8 +178,8 @@ def test_phase_order_and_mismatches_are_refused(world, cache, runs, prepared, tm
         load_predecessor(3, runs / "p1")
     with pytest.raises(ConfigError, match="no such weights"):
         load_predecessor(2, tmp_path / "nothing")
-    with pytest.raises(ConfigError, match="only for phases 2 and 3"):
-        load_predecessor(1, runs / "p1")
+    with pytest.raises(ConfigError, match="warm start of phase 1 takes phase-1 weights"):
+        load_predecessor(1, runs / "p2")
     other = dict(load_weights(runs / "p1" / "weights.pt")[1], model="deepcams-spatial")
     save_weights(tmp_path / "other.pt", {}, other)
     with pytest.raises(ConfigError, match="deepcams-spatial"):
@@ -221,6 +221,49 @@ def test_phase2_records_phase1_in_its_lineage(runs):
     assert step["phase"] == 1 and step["sha256"] == weights_hash(runs / "p1" / "weights.pt")
     assert step["days"] == p1["days"] and step["budget"]["stopped"] == "epochs"
     assert step["budget"]["epochs_run"] == p1["training"]["budget"]["epochs_run"]
+
+
+def test_log_term_weighs_clean_and_polluted_cells_alike(prepared):
+    """cams_log_mse: a 10 % error costs the same in a clean and a polluted cell; it is
+    divided by the variance of log(CAMS + floor) and absent at weight 0 (the paper)."""
+    opts = PhaseConfig(ssim_window=3, cams_log_mse=1.0, log_floor=1e-6)
+    task = PhaseTask(1, prepared, TINY, options=opts)
+    b = batch_of(task.train_dataset())
+    exact = torch.repeat_interleave(torch.repeat_interleave(b["cams"], 4, -1), 4, -2)
+    _, parts = task.loss(Fixed(exact), b)
+    assert parts["log_mse_cams"] == pytest.approx(0.0, abs=1e-8)
+    loss, parts = task.loss(Fixed(exact * 1.1), b)
+    assert parts["log_mse_cams"] == pytest.approx(np.log(1.1) ** 2, rel=1e-3)
+    scales = task.loss_scales()
+    assert scales["log"] > 0 and scales["log"] != 1.0
+    expected = (parts["mse_cams"] / scales["cams"] + 1 - parts["ssim_cams"]
+                + parts["log_mse_cams"] / scales["log"])
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-4)
+    _, parts = PhaseTask(1, prepared, TINY).loss(Fixed(exact * 1.1), b)
+    assert "log_mse_cams" not in parts
+    with pytest.raises(ConfigError, match="log_floor"):
+        PhaseConfig(log_floor=0)
+
+
+def test_phase1_warm_start_continues_another_phase1_run(world, cache, runs, tmp_path):
+    """--from on phase 1: the weights start as the other run's best and the lineage
+    records it; resuming finds the recorded predecessor without --from."""
+    src = runs / "p1" / "weights.pt"
+    state = load_weights(src)[0]
+    cfg = tmp_path / "warm.toml"
+    cfg.write_text("[phase]\ncams_log_mse = 1.0\n")
+    over = {**FAST, "lr": 1e-12}
+    train_phase(1, world, tmp_path / "w", config_path=cfg, overrides=over, cache_dir=cache,
+                from_=runs / "p1")
+    new, meta = load_weights(tmp_path / "w" / "weights.pt")
+    assert all(torch.allclose(state[k], v, atol=1e-6) for k, v in new.items()
+               if v.is_floating_point() and "running" not in k)
+    assert meta["lineage"][-1]["phase"] == 1 and meta["predecessor"]["phase"] == 1
+    assert meta["loss"]["cams_log_mse"] == 1.0 and "log" in meta["loss_scales"]
+    train_phase(1, world, tmp_path / "w", config_path=cfg, overrides={**over, "epochs": 2},
+                cache_dir=cache, resume=True)
+    assert load_weights(tmp_path / "w" / "weights.pt")[1]["predecessor"]["sha256"] == \
+        meta["predecessor"]["sha256"]
 
 
 def test_phase3_day_split_is_by_day_and_seeded():

@@ -72,6 +72,13 @@ class PhaseConfig:
         phase3_val_fraction: fraction of the test year's days phase 3 validates on.
         init_output_bias: phase 1 starts the network's output bias at the training
             targets' mean (an initialisation choice of ours; the paper does not say).
+        cams_log_mse: weight of the MSE of ``log(x + log_floor)`` against CAMS at 8 km
+            (phases 1, 2): a relative-error term, so clean air (where the absolute MSE is
+            small but the column's air-mass factor is most sensitive to the profile) is
+            fitted too; 0: the paper's terms only.
+        frozen_log_mse: weight of the same log-space MSE against the frozen phase-2 model
+            (phase 3), which holds phase 2's clean-air level where no station constrains it.
+        log_floor: the floor added before the logarithm (ratio-scaled ug m-3).
         station_profile_top_m: the station term of phases 2 and 3 fits every level up to
             this height (m) at the station cells, the station value carried up with the
             CAMS field's own local vertical shape (``station x cams_z / cams_0``, ratio-
@@ -92,9 +99,13 @@ class PhaseConfig:
     init_output_bias: bool = True
     station_profile_top_m: float = 1000.0
     normalise: bool = True
+    cams_log_mse: float = 0.0
+    frozen_log_mse: float = 0.0
+    log_floor: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("cams_mse", "cams_ssim", "stations", "frozen_ssim"):
+        for name in ("cams_mse", "cams_ssim", "stations", "frozen_ssim", "cams_log_mse",
+                     "frozen_log_mse"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
                 raise ConfigError(f"[phase] {name} must be a number >= 0, got {v!r}")
@@ -103,6 +114,9 @@ class PhaseConfig:
         top = self.station_profile_top_m
         if isinstance(top, bool) or not isinstance(top, int | float) or top < 0:
             raise ConfigError(f"[phase] station_profile_top_m must be a height >= 0 m, got {top!r}")
+        floor = self.log_floor
+        if isinstance(floor, bool) or not isinstance(floor, int | float) or not floor > 0:
+            raise ConfigError(f"[phase] log_floor must be a concentration > 0, got {floor!r}")
         if not isinstance(self.normalise, bool):
             raise ConfigError(f"[phase] normalise must be true or false, got {self.normalise!r}")
         if not 0 < self.lr_factor <= 1:
@@ -114,7 +128,8 @@ class PhaseConfig:
 
 @dataclass(frozen=True)
 class Predecessor:
-    """The weights a phase starts from (phase 2: phase 1's; phase 3: phase 2's).
+    """The weights a phase starts from (phase 2: phase 1's; phase 3: phase 2's; phase 1,
+    optionally: another phase-1 run's, a warm start).
 
     Attributes:
         path: the weights file; ``sha256`` its digest.
@@ -159,7 +174,11 @@ def check_phase(phase: int) -> int:
 
 
 def load_predecessor(phase: int, source: str | os.PathLike[str] | None) -> Predecessor | None:
-    """The weights phase ``phase`` starts from (None for phase 1).
+    """The weights phase ``phase`` starts from.
+
+    Phase 2 starts from phase 1's weights, phase 3 from phase 2's. Phase 1 starts from
+    random weights (``source`` None) or, as a warm start, from another phase-1 run's (to
+    continue a phase 1 with other loss weights or another schedule).
 
     Args:
         phase: 1, 2 or 3.
@@ -171,25 +190,25 @@ def load_predecessor(phase: int, source: str | os.PathLike[str] | None) -> Prede
         InputFileError: the weights cannot be found or read.
     """
     check_phase(phase)
-    if phase == 1:
-        if source is not None:
-            raise ConfigError("phase 1 starts from random weights; --from is only for phases 2 "
-                              "and 3")
+    if phase == 1 and source is None:
         return None
     if source is None:
         raise ConfigError(f"phase {phase} starts from phase {phase - 1}'s best weights; pass "
                           f"--from with the run directory of phase {phase - 1}")
+    want = max(phase - 1, 1)
     try:
         path = weights_file(source)
     except InputFileError as exc:
-        raise ConfigError(f"phase {phase} needs phase {phase - 1}'s weights, but {exc}") from None
+        raise ConfigError(f"phase {phase} needs phase {want}'s weights, but {exc}") from None
     state, meta = load_weights(path)
     if meta.get("model") != MODEL_NAME:
         raise ConfigError(f"holds weights of model {meta.get('model')!r}; phase {phase} starts "
-                          f"from DACNO2 phase {phase - 1}", path)
-    if meta.get("phase") != phase - 1:
+                          f"from DACNO2 phase {want}", path)
+    if meta.get("phase") != want:
+        hint = ("a warm start of phase 1 takes phase-1 weights" if phase == 1
+                else f"train phase {want} first")
         raise ConfigError(f"holds DACNO2 phase-{meta.get('phase')} weights; phase {phase} starts "
-                          f"from phase {phase - 1} (train phase {phase - 1} first)", path)
+                          f"from phase {want} ({hint})", path)
     return Predecessor(path, weights_hash(path), state, meta)
 
 
@@ -209,7 +228,7 @@ def check_predecessor(pred: Predecessor, *, phase: int, config: DACNO2Config,
             if isinstance(old, dict) and isinstance(new, dict):
                 keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
                 extra = f" (differs in {', '.join(keys[:6])})"
-            prev = phase - 1
+            prev = max(phase - 1, 1)
             raise ConfigError(f"phase {phase} must continue phase {prev} with the same {what}, "
                               f"but it differs{extra}; use the data, preset and configuration "
                               f"of phase {prev}", pred.path)
@@ -253,9 +272,8 @@ class PhaseTask:
                  options: PhaseConfig | None = None, base_lr: float | None = None,
                  trained_on: str | None = None) -> None:
         self.phase = check_phase(phase)
-        if (phase > 1) != (predecessor is not None):
-            raise ConfigError(f"phase {phase} {'needs' if phase > 1 else 'takes no'} predecessor "
-                              "weights")
+        if phase > 1 and predecessor is None:
+            raise ConfigError(f"phase {phase} needs predecessor weights")
         if predecessor is not None:
             check_predecessor(predecessor, phase=phase, config=config, prepared=prepared)
         if len(prepared.spec.levels_m) != config.n_levels:
@@ -289,7 +307,7 @@ class PhaseTask:
         """A new network; in phase 1 its output bias starts at the training targets' mean
         (``init_output_bias``), so training does not spend its first steps on the scale."""
         model = DACNO2(self.config)
-        if self.phase == 1 and self.options.init_output_bias:
+        if self.phase == 1 and self.predecessor is None and self.options.init_output_bias:
             try:
                 head = model.decoder["head"]
             except (AttributeError, KeyError, TypeError):
@@ -334,6 +352,10 @@ class PhaseTask:
             ssim = ssim_per_layer(pooled, batch["cams"], mask, o.ssim_window)
             total = total + o.cams_mse * mse / scales["cams"] + o.cams_ssim * (1.0 - ssim)
             parts.update(mse_cams=float(mse.detach()), ssim_cams=float(ssim.detach()))
+            if o.cams_log_mse > 0:
+                lmse = self.log_mse(pooled, batch["cams"], mask)
+                total = total + o.cams_log_mse * lmse / scales["log"]
+                parts["log_mse_cams"] = float(lmse.detach())
         if self.phase in (2, 3):
             st = self.station_mse(pred, batch)
             total = total + o.stations * st / scales["stations"]
@@ -341,10 +363,22 @@ class PhaseTask:
             parts["n_stations"] = float(batch["station_mask"].sum())
         if self.phase == 3:
             ref = avg_pool_xy(self.frozen_predictions(batch), CAMS_FACTOR)
-            ssim = ssim_per_layer(avg_pool_xy(pred, CAMS_FACTOR), ref, None, o.ssim_window)
+            pooled = avg_pool_xy(pred, CAMS_FACTOR)
+            ssim = ssim_per_layer(pooled, ref, None, o.ssim_window)
             total = total + o.frozen_ssim * (1.0 - ssim)
             parts["ssim_phase2"] = float(ssim.detach())
+            if o.frozen_log_mse > 0:
+                lmse = self.log_mse(pooled, ref, torch.ones_like(ref, dtype=torch.bool))
+                total = total + o.frozen_log_mse * lmse / scales["log"]
+                parts["log_mse_phase2"] = float(lmse.detach())
         return total, parts
+
+    def log_mse(self, pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+        """MSE of ``log(x + log_floor)`` over ``mask`` (dimensionless, squared e-folds):
+        a relative error, of the same weight for a clean and a polluted cell."""
+        f = self.options.log_floor
+        return masked_mse(torch.log(pred.float().clamp(min=0) + f),
+                          torch.log(target.float().nan_to_num(0.0).clamp(min=0) + f), mask)
 
     def station_mse(self, pred: Tensor, batch: dict[str, Tensor]) -> Tensor:
         """The station term (ug2 m-6): the surface layer against the stations (the paper),
@@ -364,10 +398,11 @@ class PhaseTask:
 
     def loss_scales(self, max_days: int = 16) -> dict[str, float]:
         """The variances the MSE terms are divided by (1 each without ``normalise``): of
-        the ratio-scaled CAMS targets over all levels, and of the training stations' values,
-        over (up to ``max_days`` of) the training days; computed once."""
+        the ratio-scaled CAMS targets over all levels, of their ``log(x + log_floor)`` (for
+        the log-space terms), and of the training stations' values, over (up to
+        ``max_days`` of) the training days; computed once."""
         if self._scales is None:
-            self._scales = {"cams": 1.0, "stations": 1.0}
+            self._scales = {"cams": 1.0, "stations": 1.0, "log": 1.0}
             if self.options.normalise:
                 p = self.prepared
                 days = self.train_days[:: max(1, len(self.train_days) // max_days)][:max_days]
@@ -377,7 +412,9 @@ class PhaseTask:
                     arr = p.day(d)
                     cams.append(np.ravel(p.ratios.apply(arr.cams, axis=0)))
                     st.append(np.asarray(arr.stations)[use])
-                for key, vals in (("cams", cams), ("stations", st)):
+                floor = self.options.log_floor
+                logs = [np.log(np.clip(c, 0, None) + floor) for c in cams]
+                for key, vals in (("cams", cams), ("stations", st), ("log", logs)):
                     v = float(np.nanvar(np.concatenate(vals))) if vals else float("nan")
                     self._scales[key] = v if np.isfinite(v) and v > 0 else 1.0
                 log.info("phase %d: loss scales (target variances) %s", self.phase, self._scales)

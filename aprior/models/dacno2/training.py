@@ -178,7 +178,7 @@ def trained_on(catalog: DataCatalog) -> str:
 def _predecessor_source(phase: int, from_: str | os.PathLike[str] | None, run_dir: Path,
                         resume: bool) -> str | os.PathLike[str] | None:
     """``--from``, or on resume the predecessor recorded in the run's ``last.pt``."""
-    if from_ is not None or phase == 1 or not resume or not (run_dir / "last.pt").is_file():
+    if from_ is not None or not resume or not (run_dir / "last.pt").is_file():
         return from_
     meta = load_checkpoint(run_dir / "last.pt")["metadata"]
     return (meta.get("predecessor") or {}).get("path")
@@ -226,7 +226,8 @@ def train_phase(phase: int, data: str | os.PathLike[str], run_dir: str | os.Path
         settings: complete engine settings (then the TOML ``[train]`` table and the phase
             defaults are ignored); else they are resolved as in the module docstring.
         overrides: explicit ``TrainSettings`` fields (the CLI's options; None values ignored).
-        from_: the predecessor's run directory or weights file (phases 2 and 3).
+        from_: the predecessor's run directory or weights file (phases 2 and 3; phase 1:
+            an optional warm start from another phase-1 run).
         cache_dir: the prepared-data cache root (see :func:`default_cache_dir`).
         resume: continue the run in ``run_dir`` (``from_`` defaults to the recorded one).
         progress: engine progress callback; ``prepare_progress(what, done, total)`` for the
