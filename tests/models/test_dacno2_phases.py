@@ -266,6 +266,16 @@ def test_phase1_warm_start_continues_another_phase1_run(world, cache, runs, tmp_
         meta["predecessor"]["sha256"]
 
 
+def test_resume_keeps_the_runs_own_preset(world, cache, tmp_path):
+    """--resume without --preset continues with the run's recorded network, not the
+    default paper preset."""
+    train_phase(1, world, tmp_path / "c", preset="tiny", overrides=FAST, cache_dir=cache)
+    train_phase(1, world, tmp_path / "c", overrides={**FAST, "epochs": 2}, cache_dir=cache,
+                resume=True)
+    meta = load_weights(tmp_path / "c" / "weights.pt")[1]
+    assert DACNO2Config.from_dict(meta["config"]) == TINY and meta["training"]["budget"]["epochs_run"] == 2
+
+
 def test_phase3_day_split_is_by_day_and_seeded():
     days = [dt.date(2023, 1, 1) + dt.timedelta(days=k) for k in range(10)]
     tr, va = phase3_days(days, 0.2, 0)

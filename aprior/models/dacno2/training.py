@@ -95,13 +95,14 @@ def _with_source(exc: ConfigError, source: str | None) -> ConfigError:
 
 
 def model_config(preset: str | None, table: Mapping, predecessor: Predecessor | None,
-                 source: str | None = None) -> tuple[DACNO2Config, str]:
-    """The network configuration and its label: the predecessor's for phases 2/3 (unless
-    a preset or ``[model]`` is given), else the preset (default "paper") changed by
-    ``[model]``."""
-    if predecessor is not None and preset is None and not table:
-        meta = predecessor.metadata
-        return DACNO2Config.from_dict(meta["config"]), str(meta.get("preset", "custom"))
+                 source: str | None = None, recorded: Mapping | None = None
+                 ) -> tuple[DACNO2Config, str]:
+    """The network configuration and its label: on resume the run's own (``recorded``,
+    its checkpoint's metadata), else the predecessor's for phases 2/3 (unless a preset or
+    ``[model]`` is given), else the preset (default "paper") changed by ``[model]``."""
+    for meta in (recorded, predecessor.metadata if predecessor is not None else None):
+        if meta and "config" in meta and preset is None and not table:
+            return DACNO2Config.from_dict(meta["config"]), str(meta.get("preset", "custom"))
     name = preset or "paper"
     base = DACNO2Config.preset(name)
     if not table:
@@ -248,7 +249,9 @@ def train_phase(phase: int, data: str | os.PathLike[str], run_dir: str | os.Path
     except TypeError as exc:
         raise ConfigError(f"invalid [phase] table: {exc}", config_path) from None
     predecessor = load_predecessor(phase, _predecessor_source(phase, from_, run_dir, resume))
-    config, label = model_config(preset, tables.model, predecessor, tables.source)
+    last = run_dir / "last.pt"
+    recorded = load_checkpoint(last)["metadata"] if resume and last.is_file() else None
+    config, label = model_config(preset, tables.model, predecessor, tables.source, recorded)
     spec = data_spec(config, tables.data, predecessor, tables.source)
     if settings is None:
         settings = train_settings(phase, tables, overrides or {}, predecessor, options)
