@@ -176,13 +176,10 @@ def trained_on(catalog: DataCatalog) -> str:
     return f"data directory {catalog.root} ({catalog.region})"
 
 
-def _predecessor_source(phase: int, from_: str | os.PathLike[str] | None, run_dir: Path,
-                        resume: bool) -> str | os.PathLike[str] | None:
-    """``--from``, or on resume the predecessor recorded in the run's ``last.pt``."""
-    if from_ is not None or not resume or not (run_dir / "last.pt").is_file():
-        return from_
-    meta = load_checkpoint(run_dir / "last.pt")["metadata"]
-    return (meta.get("predecessor") or {}).get("path")
+def _recorded_metadata(run_dir: Path, resume: bool) -> dict | None:
+    """On resume, the metadata of the run's ``last.pt`` (its network, its predecessor)."""
+    last = run_dir / "last.pt"
+    return load_checkpoint(last)["metadata"] if resume and last.is_file() else None
 
 
 def write_metrics_csv(metrics_jsonl: Path) -> Path | None:
@@ -248,9 +245,10 @@ def train_phase(phase: int, data: str | os.PathLike[str], run_dir: str | os.Path
         options = PhaseConfig(**tables.phase)
     except TypeError as exc:
         raise ConfigError(f"invalid [phase] table: {exc}", config_path) from None
-    predecessor = load_predecessor(phase, _predecessor_source(phase, from_, run_dir, resume))
-    last = run_dir / "last.pt"
-    recorded = load_checkpoint(last)["metadata"] if resume and last.is_file() else None
+    recorded = _recorded_metadata(run_dir, resume)
+    if from_ is None and recorded is not None:  # --from defaults to the recorded predecessor
+        from_ = (recorded.get("predecessor") or {}).get("path")
+    predecessor = load_predecessor(phase, from_)
     config, label = model_config(preset, tables.model, predecessor, tables.source, recorded)
     spec = data_spec(config, tables.data, predecessor, tables.source)
     if settings is None:
