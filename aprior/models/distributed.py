@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -123,9 +124,29 @@ def init(info: DistInfo, device: torch.device) -> torch.device:
     return device
 
 
-def cleanup(info: DistInfo) -> None:
-    """Leave the process group (if the job is distributed and the group is up)."""
-    if info.enabled and dist.is_initialized():
+def cleanup(info: DistInfo, timeout_s: float = 120.0) -> None:
+    """Leave the process group (if the job is distributed and the group is up).
+
+    The ranks leave in order: all meet at a barrier, the other ranks destroy their group and
+    say so through the rendezvous store, and rank 0, which hosts that store, destroys its own
+    and exits last. Otherwise rank 0 could exit while another rank's gloo threads still talk
+    to it, and that rank would die in C++ (``terminate called without an active exception``,
+    SIGABRT) after its work was done.
+    """
+    if not (info.enabled and dist.is_initialized()):
+        return
+    try:
+        store = dist.distributed_c10d._get_default_store()
+        dist.barrier()
+        if not info.is_main:
+            dist.destroy_process_group()
+            store.set(f"aprior/left/{info.rank}", "1")
+            return
+        store.wait([f"aprior/left/{r}" for r in range(1, info.world_size)],
+                   datetime.timedelta(seconds=timeout_s))
+    except Exception as exc:  # a rank already gone (it failed): leave anyway, never hang at exit
+        logger.warning("rank %d left the process group without the others: %s", info.rank, exc)
+    if dist.is_initialized():
         dist.destroy_process_group()
 
 
