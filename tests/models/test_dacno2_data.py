@@ -162,6 +162,21 @@ def test_data_spec_validates_and_scales_the_stride():
         DataSpec(patch=60)
 
 
+
+def test_excluded_dates_are_neither_prepared_nor_split(catalog, tmp_path):
+    spec = DataSpec(patch=64, exclude_dates=("2023-01-01", dt.date(2022, 12, 29)))
+    assert spec.exclude_dates == (dt.date(2022, 12, 29), dt.date(2023, 1, 1))  # dates, sorted
+    again = DataSpec.from_dict(spec.to_dict())
+    assert again == spec and spec.to_dict()["exclude_dates"] == ["2022-12-29", "2023-01-01"]
+    assert "exclude_dates" not in SPEC.to_dict()  # older caches' identity is unchanged
+    prep = prepare(catalog, spec, tmp_path / "c")
+    kept = [d for d in DAYS if d not in spec.exclude_dates]
+    assert prep.dates == kept
+    assert sorted(prep.train_dates + prep.val_dates + prep.test_dates) == kept
+    assert sorted(p.name for p in (prep.root / "days").iterdir()) == [f"{d}.npz" for d in kept]
+    with pytest.raises(ConfigError, match="not a date"):
+        DataSpec(exclude_dates=("2023-13-45",))
+
 # -- the cache ---------------------------------------------------------------------------
 def test_prepare_writes_the_cache_and_reuses_it(prepared, catalog):
     root = prepared.root

@@ -89,6 +89,9 @@ class DataSpec:
         eval_station_fraction: fraction of the station cells kept for evaluation.
         seed: seed of the day split and the station split.
         pressure_levels_hpa: the ERA5 pressure levels (surface first).
+        exclude_dates: days left out of every split and not prepared, whatever their year:
+            for example the orbit days of a closed-loop test world, so that no phase trains
+            or validates on them (dates or ``YYYY-MM-DD`` strings; stored sorted).
     """
 
     variant: str = "s5p"
@@ -101,9 +104,14 @@ class DataSpec:
     eval_station_fraction: float = 0.23
     seed: int = 0
     pressure_levels_hpa: tuple[float, ...] = tuple(DEFAULT_PRESSURE_LEVELS_HPA)
+    exclude_dates: tuple[dt.date, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        try:
+            set_(self, "exclude_dates", tuple(sorted({as_date(d) for d in self.exclude_dates or ()})))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"invalid exclude_dates: {exc}") from None
         if self.variant not in VARIANTS:
             raise ConfigError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
         try:
@@ -144,6 +152,10 @@ class DataSpec:
         out = asdict(self)
         for k in ("levels_m", "pressure_levels_hpa", "stride", "train_years"):
             out[k] = None if out[k] is None else list(out[k])
+        if self.exclude_dates:
+            out["exclude_dates"] = [d.isoformat() for d in self.exclude_dates]
+        else:  # absent when empty: caches prepared before the field existed stay valid
+            out.pop("exclude_dates")
         return out
 
     @classmethod
@@ -388,6 +400,11 @@ def prepare(catalog: DataCatalog, spec: DataSpec, cache_dir: str | os.PathLike[s
         OutputExistsError: ``cache_dir`` holds something else.
     """
     days = sorted({as_date(d) for d in dates}) if dates is not None else catalog.dates()
+    if spec.exclude_dates:
+        left_out = set(spec.exclude_dates)
+        n_before = len(days)
+        days = [d for d in days if d not in left_out]
+        log.info("left out %d excluded days of %d", n_before - len(days), n_before)
     if not days:
         raise ConfigError("no day to prepare")
     catalog.check_dates(days)
