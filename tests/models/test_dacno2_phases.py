@@ -14,7 +14,8 @@ from aprior.errors import ConfigError
 from aprior.models.checkpoint import load_weights, save_weights
 from aprior.models.dacno2.config import DACNO2Config
 from aprior.models.dacno2.metrics import PairStats, fine_scale_corr, fine_scale_std
-from aprior.models.dacno2.phases import PhaseConfig, PhaseTask, load_predecessor, phase3_days
+from aprior.models.dacno2.phases import (PhaseConfig, PhaseTask, load_predecessor, phase3_cells,
+                                         phase3_days)
 from aprior.models.dacno2.training import (
     ConfigTables,
     prepared_data,
@@ -284,6 +285,39 @@ def test_phase3_day_split_is_by_day_and_seeded():
     with pytest.raises(ConfigError, match="at least 2"):
         phase3_days(days[:1], 0.2, 0)
 
+
+
+def _masked_cells(ds, prepared) -> set[int]:
+    nx, out = prepared.grid.nx, set()
+    for i in range(len(ds)):
+        item = ds[i]
+        p = prepared.patches[int(item["patch"])]
+        jj, ii = np.nonzero(item["station_mask"].numpy())
+        out |= set(((jj + p.j0) * nx + (ii + p.i0)).tolist())
+    return out
+
+
+def test_phase3_can_validate_on_station_cells_it_does_not_fit(prepared, runs):
+    cells = np.arange(100, 120)
+    fit, val = phase3_cells(cells, 0.25, 0)
+    assert len(val) == 5 and sorted([*fit, *val]) == cells.tolist()
+    assert np.array_equal(phase3_cells(cells, 0.25, 0)[1], val)  # seeded
+    same = phase3_cells(cells, 0.0, 0)
+    assert np.array_equal(same[0], cells) and np.array_equal(same[1], cells)
+    with pytest.raises(ConfigError, match="phase3_val_cells"):
+        PhaseConfig(phase3_val_cells=1.0)
+    pred = load_predecessor(3, runs / "p2")
+    task = PhaseTask(3, prepared, TINY, predecessor=pred, options=PhaseConfig(phase3_val_cells=0.5))
+    fitted, validated = _masked_cells(task.train_dataset(), prepared), _masked_cells(task.val_dataset(), prepared)
+    assert fitted and validated and not fitted & validated
+    assert fitted <= set(task.fit_cells.tolist()) and validated <= set(task.val_cells.tolist())
+    assert not (fitted | validated) & set(prepared.eval_cells.tolist())
+    stations = task.metadata()["stations"]
+    assert stations["fit_cells"] == len(task.fit_cells) and stations["val_cells"] == task.val_cells.tolist()
+    # phase 2 ignores the setting: it fits and validates on all training cells
+    two = PhaseTask(2, prepared, TINY, predecessor=_fake_predecessor(prepared, 1),
+                    options=PhaseConfig(phase3_val_cells=0.5))
+    assert np.array_equal(two.fit_cells, prepared.train_cells) and two.metadata()["stations"]["val_cells"] == "same"
 
 def test_pair_stats_match_numpy_and_fine_scale_metric():
     rng = np.random.default_rng(1)

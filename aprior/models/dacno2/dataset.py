@@ -133,13 +133,14 @@ class PatchDataset(torch.utils.data.Dataset):
         prepared: the cache.
         dates: the days (e.g. ``prepared.train_dates``); each must be prepared.
         stations: which station cells the station mask shows: the training cells
-            ("train"), the evaluation cells ("eval"), both ("all") or none ("none").
+            ("train"), the evaluation cells ("eval"), both ("all"), none ("none"), or an
+            array of cell indices (flat 2 km grid indices among the station cells).
         cache_days: how many normalised days to keep in memory.
     """
 
     def __init__(self, prepared: Prepared, dates: Sequence[dt.date | str], *,
-                 stations: str = "train", cache_days: int = 2) -> None:
-        if stations not in STATION_SETS:
+                 stations: str | np.ndarray = "train", cache_days: int = 2) -> None:
+        if isinstance(stations, str) and stations not in STATION_SETS:
             raise ValueError(f"stations must be one of {STATION_SETS}, got {stations!r}")
         self.prepared = prepared
         self.dates = [as_date(d) for d in dates]
@@ -153,8 +154,14 @@ class PatchDataset(torch.utils.data.Dataset):
         self._days: OrderedDict[dt.date, dict[str, np.ndarray]] = OrderedDict()
         self._static: dict[str, np.ndarray] | None = None
         self._norm: Normaliser | None = None
-        cells = {"train": prepared.train_cells, "eval": prepared.eval_cells,
-                 "all": prepared.station_cells, "none": np.zeros(0, np.int64)}[stations]
+        if isinstance(stations, str):
+            cells = {"train": prepared.train_cells, "eval": prepared.eval_cells,
+                     "all": prepared.station_cells, "none": np.zeros(0, np.int64)}[stations]
+        else:
+            cells = np.asarray(stations, dtype=np.int64)
+            if not np.isin(cells, prepared.station_cells).all():
+                raise ValueError("stations: cells that are not station cells of the data")
+            self.stations = "custom"
         self._use = np.isin(prepared.station_cells, cells)
 
     def __len__(self) -> int:

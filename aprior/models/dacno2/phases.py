@@ -70,6 +70,11 @@ class PhaseConfig:
         ssim_window: SSIM window side in 8 km cells.
         lr_factor: phases 2 and 3 default to phase 1's learning rate times this.
         phase3_val_fraction: fraction of the test year's days phase 3 validates on.
+        phase3_val_cells: fraction of the training station cells that phase 3 leaves out
+            of its fit and validates on (a seeded split of the cells; ours): its early
+            stopping then measures skill at stations it did not fit, not at the stations
+            it is fitting on other days. 0: the same cells on held-out days (the paper's
+            set-up as far as it says). The evaluation cells are never used either way.
         init_output_bias: phase 1 starts the network's output bias at the training
             targets' mean (an initialisation choice of ours; the paper does not say).
         cams_log_mse: weight of the MSE of ``log(x + log_floor)`` against CAMS at 8 km
@@ -96,6 +101,7 @@ class PhaseConfig:
     ssim_window: int = 7
     lr_factor: float = 0.1
     phase3_val_fraction: float = 0.2
+    phase3_val_cells: float = 0.0
     init_output_bias: bool = True
     station_profile_top_m: float = 1000.0
     normalise: bool = True
@@ -124,6 +130,9 @@ class PhaseConfig:
         if not 0 < self.phase3_val_fraction < 1:
             raise ConfigError("[phase] phase3_val_fraction must be in (0, 1), got "
                               f"{self.phase3_val_fraction!r}")
+        cells = self.phase3_val_cells
+        if isinstance(cells, bool) or not isinstance(cells, int | float) or not 0 <= cells < 1:
+            raise ConfigError(f"[phase] phase3_val_cells must be in [0, 1), got {cells!r}")
 
 
 @dataclass(frozen=True)
@@ -246,6 +255,21 @@ def phase3_days(test_dates: list[dt.date], fraction: float,
     return sorted(test_dates[i] for i in order[n_val:]), val
 
 
+def phase3_cells(train_cells: np.ndarray, fraction: float,
+                 seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Phase 3's (fit, validation) station cells: ``fraction`` of the training cells, at
+    random (seeded), held out of the fit; with ``fraction`` 0 both are all training cells."""
+    cells = np.sort(np.asarray(train_cells, dtype=np.int64))
+    if fraction <= 0:
+        return cells, cells
+    if cells.size < 2:
+        raise ConfigError(f"phase3_val_cells = {fraction} needs at least 2 training station "
+                          f"cells, the prepared data have {cells.size}")
+    order = np.random.default_rng([seed, 11]).permutation(cells.size)
+    n_val = min(max(int(round(fraction * cells.size)), 1), cells.size - 1)
+    return np.sort(cells[order[n_val:]]), np.sort(cells[order[:n_val]])
+
+
 def _spread(days: list[dt.date], seed: int) -> list[dt.date]:
     """Days in a seeded random order, so that a capped validation (``max_batches``) still
     sees days from the whole period."""
@@ -297,6 +321,8 @@ class PhaseTask:
         else:
             self.train_days, self.val_days = list(prepared.train_dates), list(prepared.val_dates)
         self.val_days = _spread(self.val_days, seed)
+        self.fit_cells, self.val_cells = phase3_cells(
+            prepared.train_cells, self.options.phase3_val_cells if phase == 3 else 0.0, seed)
         self._frozen: nn.Module | None = None
         heights = np.asarray(prepared.spec.levels_m, dtype=np.float64)
         self.profile_levels = [int(k) for k in np.flatnonzero(heights <= self.options.station_profile_top_m)] or [0]
@@ -327,14 +353,14 @@ class PhaseTask:
         mean = float(np.nanmean(values)) if values else float("nan")
         return mean if np.isfinite(mean) and mean > 0 else 1.0
 
-    def _dataset(self, days: list[dt.date]) -> PatchDataset:
-        return PatchDataset(self.prepared, days, stations="none" if self.phase == 1 else "train")
+    def _dataset(self, days: list[dt.date], cells: np.ndarray) -> PatchDataset:
+        return PatchDataset(self.prepared, days, stations="none" if self.phase == 1 else cells)
 
     def train_dataset(self) -> PatchDataset:
-        return self._dataset(self.train_days)
+        return self._dataset(self.train_days, self.fit_cells)
 
     def val_dataset(self) -> PatchDataset:
-        return self._dataset(self.val_days)
+        return self._dataset(self.val_days, self.val_cells)
 
     def initial_state(self) -> dict[str, Tensor] | None:
         return None if self.predecessor is None else self.predecessor.state
@@ -406,7 +432,7 @@ class PhaseTask:
             if self.options.normalise:
                 p = self.prepared
                 days = self.train_days[:: max(1, len(self.train_days) // max_days)][:max_days]
-                use = np.isin(p.station_cells, p.train_cells)
+                use = np.isin(p.station_cells, self.fit_cells)
                 cams, st = [], []
                 for d in days:
                     arr = p.day(d)
@@ -449,7 +475,10 @@ class PhaseTask:
             "days": {"train": [d.isoformat() for d in self.train_days],
                      "val": sorted(d.isoformat() for d in self.val_days),
                      "test_year": data["split"].get("test_year")},
-            "stations": {"train_cells": len(p.train_cells), "eval_cells": len(p.eval_cells)},
+            "stations": {"train_cells": len(p.train_cells), "eval_cells": len(p.eval_cells),
+                         "fit_cells": len(self.fit_cells),
+                         "val_cells": (self.val_cells.tolist()
+                                       if self.val_cells.size != self.fit_cells.size else "same")},
             "data": {"catalog": data.get("catalog"), "synthetic": p.synthetic,
                      "prepared": str(p.root)},
         }
