@@ -14,8 +14,9 @@ from aprior.errors import ConfigError
 from aprior.models.checkpoint import load_weights, save_weights
 from aprior.models.dacno2.config import DACNO2Config
 from aprior.models.dacno2.metrics import PairStats, fine_scale_corr, fine_scale_std
-from aprior.models.dacno2.phases import (PhaseConfig, PhaseTask, load_predecessor, phase3_cells,
-                                         phase3_days)
+from aprior.models.dacno2.phases import (PhaseConfig, PhaseTask, Predecessor, check_predecessor,
+                                         load_predecessor, phase3_cells, phase3_days)
+from aprior.models.dacno2.prepare import open_prepared
 from aprior.models.dacno2.training import (
     ConfigTables,
     prepared_data,
@@ -266,6 +267,30 @@ def test_phase1_warm_start_continues_another_phase1_run(world, cache, runs, tmp_
     assert load_weights(tmp_path / "w" / "weights.pt")[1]["predecessor"]["sha256"] == \
         meta["predecessor"]["sha256"]
 
+
+
+def test_phase1_warm_start_may_come_from_other_data_but_not_another_network(
+        world, cache, runs, prepared, tmp_path, caplog):
+    """A warm start is a starting point: other days (another cache, other statistics) are
+    allowed and logged; another network is refused; phases 2-3 stay strict."""
+    cfg = tmp_path / "other.toml"
+    day = prepared.test_dates[0].isoformat()  # a day phase 1 does not use: its split stays
+    cfg.write_text(f'[data]\nexclude_dates = ["{day}"]\n')
+    with caplog.at_level("WARNING", logger="aprior.models.dacno2.phases"):
+        train_phase(1, world, tmp_path / "w", config_path=cfg, overrides={**FAST, "lr": 1e-12},
+                    cache_dir=tmp_path / "other-cache", from_=runs / "p1")
+    assert "trained with another data spec" in caplog.text
+    meta = load_weights(tmp_path / "w" / "weights.pt")[1]
+    assert meta["spec"]["exclude_dates"] == [day] and "exclude_dates" not in meta["lineage"][-1]["days"]
+    assert meta["lineage"][-1]["data"]["prepared"] != meta["data"]["prepared"]
+    assert dt.date.fromisoformat(day) not in open_prepared(meta["data"]["prepared"]).dates
+    other_net = PhaseTask(1, prepared, TINY).metadata()
+    other_net["config"] = {**other_net["config"], "patch": 2 * TINY.patch}
+    fake = Predecessor(tmp_path / "x.pt", "0" * 64, {}, other_net)
+    with pytest.raises(ConfigError, match="network configuration"):
+        check_predecessor(fake, phase=1, config=TINY, prepared=prepared)
+    with pytest.raises(ConfigError, match="data spec"):
+        PhaseTask(2, prepared, TINY, predecessor=_fake_predecessor(prepared, 1, seed=5))
 
 def test_resume_keeps_the_runs_own_preset(world, cache, tmp_path):
     """--resume without --preset continues with the run's recorded network, not the

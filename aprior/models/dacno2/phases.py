@@ -172,7 +172,7 @@ class Predecessor:
         own = {"phase": self.phase, "sha256": self.sha256, "command": t.get("command"),
                "budget": t.get("budget"), "best_epoch": t.get("best_epoch"),
                "best_val": t.get("best_val"), "settings": t.get("settings"),
-               "days": self.metadata.get("days")}
+               "days": self.metadata.get("days"), "data": self.metadata.get("data")}
         return [*self.metadata.get("lineage", []), own]
 
 
@@ -223,16 +223,23 @@ def load_predecessor(phase: int, source: str | os.PathLike[str] | None) -> Prede
 
 def check_predecessor(pred: Predecessor, *, phase: int, config: DACNO2Config,
                       prepared: Prepared) -> None:
-    """Refuse a predecessor trained with another configuration, spec, grid or statistics."""
+    """Refuse a predecessor trained with another configuration, spec, grid or statistics.
+
+    A warm start of phase 1 (``phase == 1``) is only a starting point: it needs the same
+    network and levels, while other data (another world or period, hence other input
+    statistics and layer ratios) are allowed and logged; the lineage records them.
+    """
     meta, data = pred.metadata, prepared.metadata()
     checks = (("network configuration", meta.get("config"), config.to_dict()),
+              ("levels", meta.get("levels_m"), list(prepared.spec.levels_m)),
               ("data spec", meta.get("spec"), prepared.spec.to_dict()),
               ("grid", meta.get("grid"), data["grid"]),
-              ("levels", meta.get("levels_m"), list(prepared.spec.levels_m)),
               ("input statistics", meta.get("stats"), data["stats"]),
               ("layer ratios", meta.get("ratios"), data["ratios"]))
-    for what, old, new in checks:
-        if old != new:
+    for k, (what, old, new) in enumerate(checks):
+        if old != new and phase == 1 and k >= 2:
+            log.warning("warm start from %s, trained with another %s", pred.path, what)
+        elif old != new:
             extra = ""
             if isinstance(old, dict) and isinstance(new, dict):
                 keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
