@@ -14,8 +14,15 @@ from aprior.errors import ConfigError
 from aprior.models.checkpoint import load_weights, save_weights
 from aprior.models.dacno2.config import DACNO2Config
 from aprior.models.dacno2.metrics import PairStats, fine_scale_corr, fine_scale_std
-from aprior.models.dacno2.phases import (PhaseConfig, PhaseTask, Predecessor, check_predecessor,
-                                         load_predecessor, phase3_cells, phase3_days)
+from aprior.models.dacno2.phases import (
+    PhaseConfig,
+    PhaseTask,
+    Predecessor,
+    check_predecessor,
+    load_predecessor,
+    phase3_cells,
+    phase3_days,
+)
 from aprior.models.dacno2.prepare import open_prepared
 from aprior.models.dacno2.training import (
     ConfigTables,
