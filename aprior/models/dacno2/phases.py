@@ -230,14 +230,15 @@ def check_predecessor(pred: Predecessor, *, phase: int, config: DACNO2Config,
     statistics and layer ratios) are allowed and logged; the lineage records them.
     """
     meta, data = pred.metadata, prepared.metadata()
-    checks = (("network configuration", meta.get("config"), config.to_dict()),
-              ("levels", meta.get("levels_m"), list(prepared.spec.levels_m)),
-              ("data spec", meta.get("spec"), prepared.spec.to_dict()),
-              ("grid", meta.get("grid"), data["grid"]),
-              ("input statistics", meta.get("stats"), data["stats"]),
-              ("layer ratios", meta.get("ratios"), data["ratios"]))
-    for k, (what, old, new) in enumerate(checks):
-        if old != new and phase == 1 and k >= 2:
+    # (what, the predecessor's, ours, whether a phase-1 warm start may differ)
+    checks = (("network configuration", meta.get("config"), config.to_dict(), False),
+              ("levels", meta.get("levels_m"), list(prepared.spec.levels_m), False),
+              ("data spec", meta.get("spec"), prepared.spec.to_dict(), True),
+              ("grid", meta.get("grid"), data["grid"], True),
+              ("input statistics", meta.get("stats"), data["stats"], True),
+              ("layer ratios", meta.get("ratios"), data["ratios"], True))
+    for what, old, new, warm_ok in checks:
+        if old != new and phase == 1 and warm_ok:
             log.warning("warm start from %s, trained with another %s", pred.path, what)
         elif old != new:
             extra = ""
@@ -484,8 +485,8 @@ class PhaseTask:
                      "test_year": data["split"].get("test_year")},
             "stations": {"train_cells": len(p.train_cells), "eval_cells": len(p.eval_cells),
                          "fit_cells": len(self.fit_cells),
-                         "val_cells": (self.val_cells.tolist()
-                                       if self.val_cells.size != self.fit_cells.size else "same")},
+                         "val_cells": ("same" if np.array_equal(self.val_cells, self.fit_cells)
+                                       else self.val_cells.tolist())},
             "data": {"catalog": data.get("catalog"), "synthetic": p.synthetic,
                      "prepared": str(p.root)},
         }
