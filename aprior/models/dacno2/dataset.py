@@ -147,7 +147,7 @@ class PatchDataset(torch.utils.data.Dataset):
         unknown = sorted(set(self.dates) - set(prepared.dates))
         if unknown:
             raise KeyError(f"days not in the prepared cache: {', '.join(map(str, unknown[:3]))}")
-        self.stations = stations
+        self.stations = stations if isinstance(stations, str) else "custom"
         self.tiling = prepared.tiling
         self.patches = prepared.patches
         self.cache_days = max(1, int(cache_days))
@@ -161,7 +161,6 @@ class PatchDataset(torch.utils.data.Dataset):
             cells = np.asarray(stations, dtype=np.int64)
             if not np.isin(cells, prepared.station_cells).all():
                 raise ValueError("stations: cells that are not station cells of the data")
-            self.stations = "custom"
         self._use = np.isin(prepared.station_cells, cells)
 
     def __len__(self) -> int:

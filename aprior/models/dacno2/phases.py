@@ -251,16 +251,22 @@ def check_predecessor(pred: Predecessor, *, phase: int, config: DACNO2Config,
                               f"of phase {prev}", pred.path)
 
 
+def _held_out(n: int, fraction: float, seed: int, stream: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held out) of ``n >= 2`` items: ``fraction`` of them (at least one, never
+    all) held out at random, seeded by ``seed`` and the caller's ``stream``."""
+    order = np.random.default_rng([seed, stream]).permutation(n)
+    n_val = min(max(int(round(fraction * n)), 1), n - 1)
+    return order[n_val:], order[:n_val]
+
+
 def phase3_days(test_dates: list[dt.date], fraction: float,
                 seed: int) -> tuple[list[dt.date], list[dt.date]]:
     """Phase 3's (train, val) days: the test year's days split at random by day."""
     if len(test_dates) < 2:
         raise ConfigError(f"phase 3 fine-tunes on the test year's station data, but the prepared "
                           f"data hold {len(test_dates)} day(s) of a test year; it needs at least 2")
-    order = np.random.default_rng([seed, 3]).permutation(len(test_dates))
-    n_val = min(max(int(round(fraction * len(test_dates))), 1), len(test_dates) - 1)
-    val = sorted(test_dates[i] for i in order[:n_val])
-    return sorted(test_dates[i] for i in order[n_val:]), val
+    kept, val = _held_out(len(test_dates), fraction, seed, 3)
+    return sorted(test_dates[i] for i in kept), sorted(test_dates[i] for i in val)
 
 
 def phase3_cells(train_cells: np.ndarray, fraction: float,
@@ -273,9 +279,8 @@ def phase3_cells(train_cells: np.ndarray, fraction: float,
     if cells.size < 2:
         raise ConfigError(f"phase3_val_cells = {fraction} needs at least 2 training station "
                           f"cells, the prepared data have {cells.size}")
-    order = np.random.default_rng([seed, 11]).permutation(cells.size)
-    n_val = min(max(int(round(fraction * cells.size)), 1), cells.size - 1)
-    return np.sort(cells[order[n_val:]]), np.sort(cells[order[:n_val]])
+    kept, val = _held_out(cells.size, fraction, seed, 11)
+    return np.sort(cells[kept]), np.sort(cells[val])
 
 
 def _spread(days: list[dt.date], seed: int) -> list[dt.date]:
