@@ -218,6 +218,10 @@ def test_phase_settings_defaults_and_precedence(runs, tmp_path):
     cfg.write_text("[optimiser]\nlr = 1\n")
     with pytest.raises(ConfigError, match="unknown table"):
         read_config(cfg)
+    cfg.write_text("[phase]\nphase3_val_cells = 1.5\n")  # a bad value names the file
+    with pytest.raises(ConfigError, match="phase3_val_cells") as err:
+        train_phase(1, tmp_path / "no-world", tmp_path / "r", config_path=cfg)
+    assert err.value.path == str(cfg) and not (tmp_path / "r").exists()
 
 
 def test_phase2_records_phase1_in_its_lineage(runs):

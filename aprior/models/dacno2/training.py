@@ -245,6 +245,8 @@ def train_phase(phase: int, data: str | os.PathLike[str], run_dir: str | os.Path
         options = PhaseConfig(**tables.phase)
     except TypeError as exc:
         raise ConfigError(f"invalid [phase] table: {exc}", config_path) from None
+    except ConfigError as exc:  # a bad value: name the file it came from
+        raise _with_source(exc, tables.source) from None
     recorded = _recorded_metadata(run_dir, resume)
     if from_ is None and recorded is not None:  # --from defaults to the recorded predecessor
         from_ = (recorded.get("predecessor") or {}).get("path")
