@@ -70,11 +70,10 @@ class PhaseConfig:
         ssim_window: SSIM window side in 8 km cells.
         lr_factor: phases 2 and 3 default to phase 1's learning rate times this.
         phase3_val_fraction: fraction of the test year's days phase 3 validates on.
-        phase3_val_cells: fraction of the training station cells that phase 3 leaves out
-            of its fit and validates on (a seeded split of the cells; ours): its early
-            stopping then measures skill at stations it did not fit, not at the stations
-            it is fitting on other days. 0: the same cells on held-out days (the paper's
-            set-up as far as it says). The evaluation cells are never used either way.
+        phase3_val_cells: share of the training station cells that phase 3 leaves out of
+            its fit and validates on (seeded; ours), so its early stopping measures skill at
+            stations it did not fit; 0: the same cells on held-out days (the paper's set-up
+            as far as it says). The evaluation cells are never used either way.
         init_output_bias: phase 1 starts the network's output bias at the training
             targets' mean (an initialisation choice of ours; the paper does not say).
         cams_log_mse: weight of the MSE of ``log(x + log_floor)`` against CAMS at 8 km
@@ -230,7 +229,6 @@ def check_predecessor(pred: Predecessor, *, phase: int, config: DACNO2Config,
     statistics and layer ratios) are allowed and logged; the lineage records them.
     """
     meta, data = pred.metadata, prepared.metadata()
-    # (what, the predecessor's, ours, whether a phase-1 warm start may differ)
     checks = (("network configuration", meta.get("config"), config.to_dict(), False),
               ("levels", meta.get("levels_m"), list(prepared.spec.levels_m), False),
               ("data spec", meta.get("spec"), prepared.spec.to_dict(), True),
@@ -252,8 +250,7 @@ def check_predecessor(pred: Predecessor, *, phase: int, config: DACNO2Config,
 
 
 def _held_out(n: int, fraction: float, seed: int, stream: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (kept, held out) of ``n >= 2`` items: ``fraction`` of them (at least one, never
-    all) held out at random, seeded by ``seed`` and the caller's ``stream``."""
+    """Indices (kept, held out) of ``n >= 2`` items, ``fraction`` (1 to n - 1) held out, seeded."""
     order = np.random.default_rng([seed, stream]).permutation(n)
     n_val = min(max(int(round(fraction * n)), 1), n - 1)
     return order[n_val:], order[:n_val]
