@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 
 import numpy as np
 import pytest
@@ -90,6 +91,15 @@ def test_closed_loop_closes_and_ranks(s5p_world, phase1, tmp_path):
     assert get[("truth 10 km", "all")]["mare_pct"] <= get[("truth 96 km", "all")]["mare_pct"]
     shape = {s["apriori"]: s for s in result["shape"]}
     assert shape["truth 2 km"]["share_corr_truth"] == pytest.approx(1.0)
+    # spatial detail: the truth has all of its own, the 32 km truth none below 32 km,
+    # the 10 km truth some but less
+    assert shape["truth 2 km"]["detail_corr_truth"] == pytest.approx(1.0)
+    assert shape["truth 2 km"]["detail_std_ratio"] == pytest.approx(1.0)
+    assert shape["truth 32 km"]["detail_std_ratio"] == pytest.approx(0.0, abs=1e-4)
+    assert math.isnan(shape["truth 32 km"]["detail_corr_truth"])
+    assert 0.0 < shape["truth 10 km"]["detail_std_ratio"] < 1.0
+    assert shape["truth 10 km"]["detail_corr_truth"] > 0.5
+    assert shape["truth 96 km"]["column_corr_truth"] < shape["truth 10 km"]["column_corr_truth"] <= 1.0
     assert 0.0 < shape["DACNO2 phase 1"]["share_0_500m"] < 1.0
     paths = write_closed_loop(result, tmp_path)
     assert {p.name for p in paths} == {"closed_loop.csv", "closed_loop_shape.csv", "closed_loop.json",

@@ -24,7 +24,10 @@ Shape diagnostics of each field (at the 11-13 UTC mean, on the 2 km grid, at the
 levels; CAMS-like interpolated bilinearly to 2 km): the ratio of the region mean at 50 m
 to that at the surface, the mean share of the 0-5 km column (trapezoids over the levels)
 in the lowest 500 m, and the correlation over cells and days of that share with the
-truth's.
+truth's. Spatial detail of each field's 0-5 km partial column (trapezoids): its correlation
+with the truth's over cells and days; the same for the column's departure from its own
+32 km block mean (the detail a 32 km model cannot have); and the standard deviation of
+that departure relative to the truth's (below 1: smoother than the truth).
 """
 
 from __future__ import annotations
@@ -185,40 +188,74 @@ def score_table(cols: Mapping[str, np.ndarray], truth: np.ndarray) -> tuple[list
     return rows, edges
 
 
+DETAIL_KM = 32  # the block size of the spatial-detail diagnostic
+
+
+def _trapz_segments(prof: np.ndarray, heights: np.ndarray) -> np.ndarray:
+    """``(z, ...)`` profile -> ``(z - 1, ...)`` trapezoid segments (profile units x m)."""
+    dz = np.diff(heights)[(slice(None),) + (None,) * (prof.ndim - 1)]
+    return 0.5 * (prof[1:] + prof[:-1]) * dz
+
+
 def _trapz_share(prof: np.ndarray, heights: np.ndarray, top: float = 500.0) -> np.ndarray:
     """``(z, ...)`` profile -> share of the 0-``heights[-1]`` column below ``top`` (trapezoids)."""
-    dz = np.diff(heights)[(slice(None),) + (None,) * (prof.ndim - 1)]
-    seg = 0.5 * (prof[1:] + prof[:-1]) * dz
+    seg = _trapz_segments(prof, heights)
     below = heights[1:] <= top + 1e-6
     total = seg.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, seg[below].sum(axis=0) / total, np.nan)
 
 
-class ShapeStats:
-    """Shape diagnostics of fields ``(z, ny, nx)`` at ``heights``, accumulated over days."""
+def _detail(column: np.ndarray, cells: int) -> np.ndarray:
+    """``(ny, nx)`` -> its departure from its own block means over ``cells x cells``."""
+    return column - coarsened(column, cells)
 
-    def __init__(self, heights: np.ndarray) -> None:
+
+def _corr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    x, y = np.concatenate(a), np.concatenate(b)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
+        return float("nan")
+    return float(np.corrcoef(x[ok], y[ok])[0, 1])
+
+
+class ShapeStats:
+    """Shape and spatial-detail diagnostics (module docstring) of fields ``(z, ny, nx)`` on
+    the 2 km grid at ``heights`` (m), accumulated over days."""
+
+    KEYS = ("s0", "s50", "share", "truth_share", "col", "truth_col", "det", "truth_det")
+
+    def __init__(self, heights: np.ndarray, detail_cells: int = DETAIL_KM // 2) -> None:
         self.heights = np.asarray(heights, np.float64)
+        self.detail_cells = detail_cells
         self.acc: dict[str, dict[str, list]] = {}
 
     def add(self, name: str, field: np.ndarray, truth: np.ndarray) -> None:
-        a = self.acc.setdefault(name, {"s0": [], "s50": [], "share": [], "truth_share": []})
+        a = self.acc.setdefault(name, {k: [] for k in self.KEYS})
         k50 = int(np.argmin(np.abs(self.heights - 50.0)))
         ok = np.all(np.isfinite(field), axis=0) & np.all(np.isfinite(truth), axis=0)
         a["s0"].append(float(field[0][ok].mean()))
         a["s50"].append(float(field[k50][ok].mean()))
         a["share"].append(_trapz_share(field, self.heights)[ok])
         a["truth_share"].append(_trapz_share(truth, self.heights)[ok])
+        for key, f in (("col", field), ("truth_col", truth)):
+            col = np.where(ok, _trapz_segments(f, self.heights).sum(axis=0), np.nan)
+            a[key].append(col[ok])
+            a[key.replace("col", "det")].append(_detail(col, self.detail_cells)[ok])
 
     def rows(self) -> list[dict]:
         out = []
         for name, a in self.acc.items():
-            s, ts = np.concatenate(a["share"]), np.concatenate(a["truth_share"])
-            ok = np.isfinite(s) & np.isfinite(ts)
-            corr = float(np.corrcoef(s[ok], ts[ok])[0, 1]) if ok.sum() > 2 and np.std(s[ok]) > 0 else np.nan
+            det, tdet = np.concatenate(a["det"]), np.concatenate(a["truth_det"])
+            tsd = float(np.nanstd(tdet))
+            sd = float(np.nanstd(det)) / tsd if tsd > 0 else float("nan")
+            # a field without detail (a block mean of >= 32 km) has only rounding noise there
+            dcorr = _corr(a["det"], a["truth_det"]) if sd > 1e-4 else float("nan")
             out.append({"apriori": name, "ratio_50m_surface": float(np.sum(a["s50"]) / np.sum(a["s0"])),
-                        "share_0_500m": float(np.nanmean(s)), "share_corr_truth": corr})
+                        "share_0_500m": float(np.nanmean(np.concatenate(a["share"]))),
+                        "share_corr_truth": _corr(a["share"], a["truth_share"]),
+                        "column_corr_truth": _corr(a["col"], a["truth_col"]),
+                        "detail_corr_truth": dcorr, "detail_std_ratio": sd})
         return out
 
 
