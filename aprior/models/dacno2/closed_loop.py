@@ -24,7 +24,8 @@ Shape diagnostics of each field (at the 11-13 UTC mean, on the 2 km grid, at the
 levels; CAMS-like interpolated bilinearly to 2 km): the ratio of the region mean at 50 m
 to that at the surface, the mean share of the 0-5 km column (trapezoids over the levels)
 in the lowest 500 m, and the correlation over cells and days of that share with the
-truth's. Spatial detail of each field's 0-5 km partial column (trapezoids): its correlation
+truth's, and the mean of the share minus the truth's (percentage points) over the cells of
+the lowest and the highest tercile of the true 0-5 km column. Spatial detail of each field's 0-5 km partial column (trapezoids): its correlation
 with the truth's over cells and days; the same for the column's departure from its own
 32 km block mean (the detail a 32 km model cannot have); and the standard deviation of
 that departure relative to the truth's (below 1: smoother than the truth).
@@ -251,12 +252,28 @@ class ShapeStats:
             sd = float(np.nanstd(det)) / tsd if tsd > 0 else float("nan")
             # a field without detail (a block mean of >= 32 km) has only rounding noise there
             dcorr = _corr(a["det"], a["truth_det"]) if sd > 1e-4 else float("nan")
+            share, tshare = np.concatenate(a["share"]), np.concatenate(a["truth_share"])
             out.append({"apriori": name, "ratio_50m_surface": float(np.sum(a["s50"]) / np.sum(a["s0"])),
-                        "share_0_500m": float(np.nanmean(np.concatenate(a["share"]))),
+                        "share_0_500m": float(np.nanmean(share)),
                         "share_corr_truth": _corr(a["share"], a["truth_share"]),
+                        **_share_diff_by_tercile(share, tshare, np.concatenate(a["truth_col"])),
                         "column_corr_truth": _corr(a["col"], a["truth_col"]),
                         "detail_corr_truth": dcorr, "detail_std_ratio": sd})
         return out
+
+
+def _share_diff_by_tercile(share: np.ndarray, truth_share: np.ndarray, truth_col: np.ndarray) -> dict:
+    """Mean 0-500 m share minus the truth's (percentage points) over the cells of the
+    lowest and highest tercile of the true 0-5 km column (``share_diff_clean`` /
+    ``_polluted``): a share too high there means too little NO2 aloft for the column's
+    air-mass factor, so a retrieved column biased high."""
+    ok = np.isfinite(share) & np.isfinite(truth_share) & np.isfinite(truth_col)
+    if ok.sum() < 3:
+        return {"share_diff_clean": float("nan"), "share_diff_polluted": float("nan")}
+    lo, hi = np.quantile(truth_col[ok], [1 / 3, 2 / 3])
+    d = 100.0 * (share - truth_share)
+    return {"share_diff_clean": float(np.mean(d[ok & (truth_col < lo)])),
+            "share_diff_polluted": float(np.mean(d[ok & (truth_col >= hi)]))}
 
 
 def file_scores(orbits: list[Path], reprocessed: Mapping[str, list[Path]], truth_dir: Path,
