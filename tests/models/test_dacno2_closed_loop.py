@@ -102,6 +102,8 @@ def test_closed_loop_closes_and_ranks(s5p_world, phase1, tmp_path):
     assert shape["truth 96 km"]["column_corr_truth"] < shape["truth 10 km"]["column_corr_truth"] <= 1.0
     assert shape["truth 2 km"]["share_diff_clean"] == pytest.approx(0.0, abs=1e-6)
     assert shape["truth 2 km"]["share_diff_polluted"] == pytest.approx(0.0, abs=1e-6)
+    assert shape["truth 2 km"]["top_diff_clean"] == pytest.approx(0.0, abs=1e-4)
+    assert np.isfinite(shape["DACNO2 phase 1"]["top_diff_polluted"])
     # smoothing carries polluted air into clean cells: there the coarse share is too high
     assert shape["truth 96 km"]["share_diff_clean"] > shape["truth 96 km"]["share_diff_polluted"]
     assert 0.0 < shape["DACNO2 phase 1"]["share_0_500m"] < 1.0

@@ -25,7 +25,10 @@ levels; CAMS-like interpolated bilinearly to 2 km): the ratio of the region mean
 to that at the surface, the mean share of the 0-5 km column (trapezoids over the levels)
 in the lowest 500 m, and the correlation over cells and days of that share with the
 truth's, and the mean of the share minus the truth's (percentage points) over the cells of
-the lowest and the highest tercile of the true 0-5 km column. Spatial detail of each field's 0-5 km partial column (trapezoids): its correlation
+the lowest and the highest tercile of the true 0-5 km column, and there too the top
+level over the 0-5 km mean against the truth's (%; the reprocessing carries the top
+level's mixing ratio up to the tropopause, where the averaging kernel is largest).
+Spatial detail of each field's 0-5 km partial column (trapezoids): its correlation
 with the truth's over cells and days; the same for the column's departure from its own
 32 km block mean (the detail a 32 km model cannot have); and the standard deviation of
 that departure relative to the truth's (below 1: smoother than the truth).
@@ -224,7 +227,8 @@ class ShapeStats:
     """Shape and spatial-detail diagnostics (module docstring) of fields ``(z, ny, nx)`` on
     the 2 km grid at ``heights`` (m), accumulated over days."""
 
-    KEYS = ("s0", "s50", "share", "truth_share", "col", "truth_col", "det", "truth_det")
+    KEYS = ("s0", "s50", "share", "truth_share", "col", "truth_col", "det", "truth_det", "top",
+            "truth_top")
 
     def __init__(self, heights: np.ndarray, detail_cells: int = DETAIL_KM // 2) -> None:
         self.heights = np.asarray(heights, np.float64)
@@ -239,9 +243,12 @@ class ShapeStats:
         a["s50"].append(float(field[k50][ok].mean()))
         a["share"].append(_trapz_share(field, self.heights)[ok])
         a["truth_share"].append(_trapz_share(truth, self.heights)[ok])
+        depth = self.heights[-1] - self.heights[0]
         for key, f in (("col", field), ("truth_col", truth)):
             col = np.where(ok, _trapz_segments(f, self.heights).sum(axis=0), np.nan)
             a[key].append(col[ok])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                a[key.replace("col", "top")].append((f[-1] * depth / col)[ok])
             a[key.replace("col", "det")].append(_detail(col, self.detail_cells)[ok])
 
     def rows(self) -> list[dict]:
@@ -256,24 +263,34 @@ class ShapeStats:
             out.append({"apriori": name, "ratio_50m_surface": float(np.sum(a["s50"]) / np.sum(a["s0"])),
                         "share_0_500m": float(np.nanmean(share)),
                         "share_corr_truth": _corr(a["share"], a["truth_share"]),
-                        **_share_diff_by_tercile(share, tshare, np.concatenate(a["truth_col"])),
+                        **_diff_by_tercile(share, tshare, np.concatenate(a["truth_col"]),
+                                           np.concatenate(a["top"]), np.concatenate(a["truth_top"])),
                         "column_corr_truth": _corr(a["col"], a["truth_col"]),
                         "detail_corr_truth": dcorr, "detail_std_ratio": sd})
         return out
 
 
-def _share_diff_by_tercile(share: np.ndarray, truth_share: np.ndarray, truth_col: np.ndarray) -> dict:
-    """Mean 0-500 m share minus the truth's (percentage points) over the cells of the
-    lowest and highest tercile of the true 0-5 km column (``share_diff_clean`` /
-    ``_polluted``): a share too high there means too little NO2 aloft for the column's
-    air-mass factor, so a retrieved column biased high."""
+def _diff_by_tercile(share: np.ndarray, truth_share: np.ndarray, truth_col: np.ndarray,
+                     top: np.ndarray, truth_top: np.ndarray) -> dict:
+    """Shape errors over the cells of the lowest and the highest tercile of the true 0-5 km
+    column: ``share_diff_clean`` / ``_polluted``, the mean 0-500 m share minus the truth's
+    (percentage points); ``top_diff_clean`` / ``_polluted``, the top level over the 0-5 km
+    mean (the mixing ratio that the reprocessing's constant-VMR extension carries up to the
+    tropopause, where the averaging kernel is largest) against the truth's, as
+    ``100 (sum top / sum truth_top - 1)`` %. A share too high, or a top too low, means
+    too little NO2 aloft for the air-mass factor, so a retrieved column biased high."""
     ok = np.isfinite(share) & np.isfinite(truth_share) & np.isfinite(truth_col)
+    ok &= np.isfinite(top) & np.isfinite(truth_top)
+    keys = ("share_diff_clean", "share_diff_polluted", "top_diff_clean", "top_diff_polluted")
     if ok.sum() < 3:
-        return {"share_diff_clean": float("nan"), "share_diff_polluted": float("nan")}
+        return dict.fromkeys(keys, float("nan"))
     lo, hi = np.quantile(truth_col[ok], [1 / 3, 2 / 3])
     d = 100.0 * (share - truth_share)
-    return {"share_diff_clean": float(np.mean(d[ok & (truth_col < lo)])),
-            "share_diff_polluted": float(np.mean(d[ok & (truth_col >= hi)]))}
+    out = {}
+    for name, m in (("clean", ok & (truth_col < lo)), ("polluted", ok & (truth_col >= hi))):
+        out[f"share_diff_{name}"] = float(np.mean(d[m]))
+        out[f"top_diff_{name}"] = float(100.0 * (np.sum(top[m]) / np.sum(truth_top[m]) - 1.0))
+    return out
 
 
 def file_scores(orbits: list[Path], reprocessed: Mapping[str, list[Path]], truth_dir: Path,
