@@ -171,7 +171,7 @@ def column_scores(y: np.ndarray, t: np.ndarray) -> dict:
     if t.size == 0:
         return {"n": 0, "bias_pct": np.nan, "mare_pct": np.nan, "rmse": np.nan, "r": np.nan}
     d = y - t
-    r = float(np.corrcoef(y, t)[0, 1]) if t.size > 2 and np.std(y) > 0 and np.std(t) > 0 else np.nan
+    r = _corr([y], [t])
     return {"n": int(t.size), "bias_pct": float(100.0 * d.mean() / t.mean()),
             "mare_pct": float(100.0 * np.mean(np.abs(d) / t)),
             "rmse": float(np.sqrt(np.mean(d * d))), "r": r}
@@ -195,24 +195,21 @@ def score_table(cols: Mapping[str, np.ndarray], truth: np.ndarray) -> tuple[list
 DETAIL_KM = 32  # the block size of the spatial-detail diagnostic
 
 
-def _trapz_segments(prof: np.ndarray, heights: np.ndarray) -> np.ndarray:
-    """``(z, ...)`` profile -> ``(z - 1, ...)`` trapezoid segments (profile units x m)."""
-    dz = np.diff(heights)[(slice(None),) + (None,) * (prof.ndim - 1)]
-    return 0.5 * (prof[1:] + prof[:-1]) * dz
-
-
-def _trapz_share(prof: np.ndarray, heights: np.ndarray, top: float = 500.0) -> np.ndarray:
-    """``(z, ...)`` profile -> share of the 0-``heights[-1]`` column below ``top`` (trapezoids)."""
-    seg = _trapz_segments(prof, heights)
-    below = heights[1:] <= top + 1e-6
+def _column_stats(f: np.ndarray, heights: np.ndarray, ok: np.ndarray, cells: int,
+                  top: float = 500.0) -> dict[str, np.ndarray]:
+    """Per-cell quantities of a field ``(z, ny, nx)`` at ``heights`` (m), over the cells
+    ``ok``, from one pass of trapezoids: ``share`` (of the 0-``heights[-1]`` column below
+    ``top``), ``col`` (that column, field units x m), ``top`` (the top level over the column
+    mean) and ``det`` (the column minus its own ``cells x cells`` block means)."""
+    dz = np.diff(heights)[:, None, None]
+    seg = 0.5 * (f[1:] + f[:-1]) * dz
     total = seg.sum(axis=0)
+    col = np.where(ok, total, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, seg[below].sum(axis=0) / total, np.nan)
-
-
-def _detail(column: np.ndarray, cells: int) -> np.ndarray:
-    """``(ny, nx)`` -> its departure from its own block means over ``cells x cells``."""
-    return column - coarsened(column, cells)
+        share = np.where(total > 0, seg[heights[1:] <= top + 1e-6].sum(axis=0) / total, np.nan)
+        top_ratio = f[-1] * (heights[-1] - heights[0]) / col
+    return {"share": share[ok], "col": col[ok], "top": top_ratio[ok],
+            "det": (col - coarsened(col, cells))[ok]}
 
 
 def _corr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
@@ -241,15 +238,9 @@ class ShapeStats:
         ok = np.all(np.isfinite(field), axis=0) & np.all(np.isfinite(truth), axis=0)
         a["s0"].append(float(field[0][ok].mean()))
         a["s50"].append(float(field[k50][ok].mean()))
-        a["share"].append(_trapz_share(field, self.heights)[ok])
-        a["truth_share"].append(_trapz_share(truth, self.heights)[ok])
-        depth = self.heights[-1] - self.heights[0]
-        for key, f in (("col", field), ("truth_col", truth)):
-            col = np.where(ok, _trapz_segments(f, self.heights).sum(axis=0), np.nan)
-            a[key].append(col[ok])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                a[key.replace("col", "top")].append((f[-1] * depth / col)[ok])
-            a[key.replace("col", "det")].append(_detail(col, self.detail_cells)[ok])
+        for prefix, f in (("", field), ("truth_", truth)):
+            for key, v in _column_stats(f, self.heights, ok, self.detail_cells).items():
+                a[prefix + key].append(v)
 
     def rows(self) -> list[dict]:
         out = []
