@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def evaluate(
         data: Path = typer.Option(..., "--data", help="The synthetic world or data directory the models were trained on.", show_default=False),
-        out: Path = typer.Option(..., "--out", "-o", help="Directory for the tables (table2.csv/.json/.txt; DeepCAMS: deepcams_eval.csv/.json/.txt).", show_default=False),
+        out: Path = typer.Option(..., "--out", "-o", help="Directory for the tables (table2.csv/.json/.txt, on a synthetic world table2_shape.csv; DeepCAMS: deepcams_eval.csv/.json/.txt).", show_default=False),
         model: str = typer.Option("dacno2", "--model", help="dacno2 or deepcams."),
         runs: Path = typer.Option(None, "--runs", help="DACNO2: a directory holding the run directories phase1/, phase2/, phase3/.", show_default=False),
         phase1: Path = typer.Option(None, "--phase1", help="DACNO2 phase-1 run directory or weights file.", show_default=False),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import pytest
 import torch
@@ -130,6 +131,14 @@ def test_evaluate_writes_table2_in_the_papers_layout(app, env, trained, tmp_path
     assert [lay["layer"] for lay in t["cams"]["layers"]][-2:] == ["5000 m", "all"]
     assert len(t["cams"]["layers"]) == 9 and len(t["truth"]["layers"]) == 9
     assert {r["model"] for r in t["fine_scale"]["rows"]} == {*result["columns"], "truth"}
+    shape = {r["apriori"]: r for r in t["shape"]["rows"]}  # the closed loop's diagnostics
+    assert list(shape) == result["columns"]
+    for r in shape.values():
+        assert 0 < r["share_0_500m"] < 1 and -1 <= r["column_corr_truth"] <= 1
+        assert r["ratio_50m_surface"] > 0 and math.isfinite(r["top_diff_clean"])
+    shape_csv = list(csv.DictReader((tmp_path / "table2_shape.csv").open()))
+    assert [r["apriori"] for r in shape_csv] == result["columns"]
+    assert "top/mean clean" in res.output
     assert {r["year"] for r in t["bias_by_year"]["rows"]} == {2022, 2023}
     assert set(t["bias_by_year"]["shift"]) == {"stations", "cams", "truth"}
     assert set(t["bias_by_year"]["shift"]["truth"]) == set(result["columns"])
@@ -138,6 +147,7 @@ def test_evaluate_writes_table2_in_the_papers_layout(app, env, trained, tmp_path
         assert r["n"] > 0 and r["rmse"] >= 0
     rows = list(csv.DictReader((tmp_path / "table2.csv").open()))
     assert {r["panel"] for r in rows} >= {"eea", "cams", "truth", "fine_scale", "bias_by_year"}
+    assert "shape" not in {r["panel"] for r in rows}
     assert "R2" in (tmp_path / "table2.txt").read_text()
     res = invoke(app, "evaluate", "--data", env["world"], "--runs", trained, "--out", tmp_path)
     assert res.exit_code == 2 and "--overwrite" in res.output

@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 from aprior.errors import InputFileError
 from aprior.models.dacno2.closed_loop import (
     closed_loop,
-    coarsened,
     held_out,
     score_table,
     trained_days,
     world_orbits,
 )
+from aprior.models.dacno2.metrics import coarsened
 from aprior.models.dacno2.table import render_closed_loop, write_closed_loop
 
 FAST = {"epochs": 1, "max_batches": 1, "micro_batch": 1, "batch_size": 1, "device": "cpu"}

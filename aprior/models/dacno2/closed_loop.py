@@ -49,7 +49,7 @@ import numpy as np
 
 from aprior.a_priori.field import ProfileField
 from aprior.errors import InputFileError
-from aprior.grids.regrid import block_mean
+from aprior.models.dacno2.metrics import ShapeStats, coarsened, pooled_corr
 from aprior.retrieval.s5p_names import REPROCESSED_SUFFIX
 
 log = logging.getLogger(__name__)
@@ -114,18 +114,6 @@ def held_out(orbits: list[OrbitFiles], used: set[dt.date], root: Path) -> list[O
     return keep
 
 
-def coarsened(no2: np.ndarray, factor: int) -> np.ndarray:
-    """``(..., ny, nx)`` block means over ``factor x factor`` cells, back on the same grid
-    (edge blocks are the partial blocks that remain)."""
-    ny, nx = no2.shape[-2:]
-    py, px = -ny % factor, -nx % factor
-    pad = [(0, 0)] * (no2.ndim - 2) + [(0, py), (0, px)]
-    big = np.pad(no2.astype(np.float64), pad, constant_values=np.nan)
-    means = block_mean(big, factor, skipna=True)
-    full = np.repeat(np.repeat(means, factor, axis=-2), factor, axis=-1)
-    return full[..., :ny, :nx].astype(np.float32)
-
-
 # -- the columns ----------------------------------------------------------------------
 def _column(path: Path, suffix: str = "") -> np.ndarray:
     """``(scanline, ground_pixel)`` tropospheric column (mol m-2, NaN fill) of an L2 file:
@@ -171,7 +159,7 @@ def column_scores(y: np.ndarray, t: np.ndarray) -> dict:
     if t.size == 0:
         return {"n": 0, "bias_pct": np.nan, "mare_pct": np.nan, "rmse": np.nan, "r": np.nan}
     d = y - t
-    r = _corr([y], [t])
+    r = pooled_corr([y], [t])
     return {"n": int(t.size), "bias_pct": float(100.0 * d.mean() / t.mean()),
             "mare_pct": float(100.0 * np.mean(np.abs(d) / t)),
             "rmse": float(np.sqrt(np.mean(d * d))), "r": r}
@@ -190,98 +178,6 @@ def score_table(cols: Mapping[str, np.ndarray], truth: np.ndarray) -> tuple[list
             m = masks[sub]
             rows.append({"apriori": name, "subset": sub, **column_scores(y[m], truth[m])})
     return rows, edges
-
-
-DETAIL_KM = 32  # the block size of the spatial-detail diagnostic
-
-
-def _column_stats(f: np.ndarray, heights: np.ndarray, ok: np.ndarray, cells: int,
-                  top: float = 500.0) -> dict[str, np.ndarray]:
-    """Per-cell quantities of a field ``(z, ny, nx)`` at ``heights`` (m), over the cells
-    ``ok``, from one pass of trapezoids: ``share`` (of the 0-``heights[-1]`` column below
-    ``top``), ``col`` (that column, field units x m), ``top`` (the top level over the column
-    mean) and ``det`` (the column minus its own ``cells x cells`` block means)."""
-    dz = np.diff(heights)[:, None, None]
-    seg = 0.5 * (f[1:] + f[:-1]) * dz
-    total = seg.sum(axis=0)
-    col = np.where(ok, total, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(total > 0, seg[heights[1:] <= top + 1e-6].sum(axis=0) / total, np.nan)
-        top_ratio = f[-1] * (heights[-1] - heights[0]) / col
-    return {"share": share[ok], "col": col[ok], "top": top_ratio[ok],
-            "det": (col - coarsened(col, cells))[ok]}
-
-
-def _corr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
-    x, y = np.concatenate(a), np.concatenate(b)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
-        return float("nan")
-    return float(np.corrcoef(x[ok], y[ok])[0, 1])
-
-
-class ShapeStats:
-    """Shape and spatial-detail diagnostics (module docstring) of fields ``(z, ny, nx)`` on
-    the 2 km grid at ``heights`` (m), accumulated over days."""
-
-    KEYS = ("s0", "s50", "share", "truth_share", "col", "truth_col", "det", "truth_det", "top",
-            "truth_top")
-
-    def __init__(self, heights: np.ndarray, detail_cells: int = DETAIL_KM // 2) -> None:
-        self.heights = np.asarray(heights, np.float64)
-        self.detail_cells = detail_cells
-        self.acc: dict[str, dict[str, list]] = {}
-
-    def add(self, name: str, field: np.ndarray, truth: np.ndarray) -> None:
-        a = self.acc.setdefault(name, {k: [] for k in self.KEYS})
-        k50 = int(np.argmin(np.abs(self.heights - 50.0)))
-        ok = np.all(np.isfinite(field), axis=0) & np.all(np.isfinite(truth), axis=0)
-        a["s0"].append(float(field[0][ok].mean()))
-        a["s50"].append(float(field[k50][ok].mean()))
-        for prefix, f in (("", field), ("truth_", truth)):
-            for key, v in _column_stats(f, self.heights, ok, self.detail_cells).items():
-                a[prefix + key].append(v)
-
-    def rows(self) -> list[dict]:
-        out = []
-        for name, a in self.acc.items():
-            det, tdet = np.concatenate(a["det"]), np.concatenate(a["truth_det"])
-            tsd = float(np.nanstd(tdet))
-            sd = float(np.nanstd(det)) / tsd if tsd > 0 else float("nan")
-            # a field without detail (a block mean of >= 32 km) has only rounding noise there
-            dcorr = _corr(a["det"], a["truth_det"]) if sd > 1e-4 else float("nan")
-            share, tshare = np.concatenate(a["share"]), np.concatenate(a["truth_share"])
-            out.append({"apriori": name, "ratio_50m_surface": float(np.sum(a["s50"]) / np.sum(a["s0"])),
-                        "share_0_500m": float(np.nanmean(share)),
-                        "share_corr_truth": _corr(a["share"], a["truth_share"]),
-                        **_diff_by_tercile(share, tshare, np.concatenate(a["truth_col"]),
-                                           np.concatenate(a["top"]), np.concatenate(a["truth_top"])),
-                        "column_corr_truth": _corr(a["col"], a["truth_col"]),
-                        "detail_corr_truth": dcorr, "detail_std_ratio": sd})
-        return out
-
-
-def _diff_by_tercile(share: np.ndarray, truth_share: np.ndarray, truth_col: np.ndarray,
-                     top: np.ndarray, truth_top: np.ndarray) -> dict:
-    """Shape errors over the cells of the lowest and the highest tercile of the true 0-5 km
-    column: ``share_diff_clean`` / ``_polluted``, the mean 0-500 m share minus the truth's
-    (percentage points); ``top_diff_clean`` / ``_polluted``, the top level over the 0-5 km
-    mean (the mixing ratio that the reprocessing's constant-VMR extension carries up to the
-    tropopause, where the averaging kernel is largest) against the truth's, as
-    ``100 (sum top / sum truth_top - 1)`` %. A share too high, or a top too low, means
-    too little NO2 aloft for the air-mass factor, so a retrieved column biased high."""
-    ok = np.isfinite(share) & np.isfinite(truth_share) & np.isfinite(truth_col)
-    ok &= np.isfinite(top) & np.isfinite(truth_top)
-    keys = ("share_diff_clean", "share_diff_polluted", "top_diff_clean", "top_diff_polluted")
-    if ok.sum() < 3:
-        return dict.fromkeys(keys, float("nan"))
-    lo, hi = np.quantile(truth_col[ok], [1 / 3, 2 / 3])
-    d = 100.0 * (share - truth_share)
-    out = {}
-    for name, m in (("clean", ok & (truth_col < lo)), ("polluted", ok & (truth_col >= hi))):
-        out[f"share_diff_{name}"] = float(np.mean(d[m]))
-        out[f"top_diff_{name}"] = float(100.0 * (np.sum(top[m]) / np.sum(truth_top[m]) - 1.0))
-    return out
 
 
 def file_scores(orbits: list[Path], reprocessed: Mapping[str, list[Path]], truth_dir: Path,

@@ -10,6 +10,11 @@ Panels (the paper's Sect. 3.1, Table 2, computed on the test year's days):
   10 km (0.1 degree); our targets are CAMS interpolated bilinearly to 8 km;
 - ``truth_stations`` and ``truth`` (synthetic worlds only): against the noise-free truth
   at the evaluation cells and per layer at 2 km (``truth/no2_s5p`` or ``no2_daily``);
+- ``shape`` (synthetic worlds only): the vertical shape and the spatial detail of the 0-5 km
+  column of CAMS-2km and each phase against the truth
+  (:class:`~aprior.models.dacno2.metrics.ShapeStats`, as the closed loop reports them), on
+  days that are not closed-loop days: the diagnostic by which to choose a recipe without
+  looking at the closed loop;
 - ``fine_scale``: the spatial standard deviation of the surface field minus its 16 km
   block mean (:func:`~aprior.models.dacno2.metrics.fine_scale_std`) and, on a synthetic
   world, the correlation of that detail with the truth's;
@@ -39,7 +44,7 @@ from aprior.grids.regrid import block_mean
 from aprior.models.dacno2.catalog import DataCatalog, as_date, open_catalog
 from aprior.models.dacno2.dataset import Normaliser
 from aprior.models.dacno2.inputs import cams_mode
-from aprior.models.dacno2.metrics import PairStats, block_anomaly
+from aprior.models.dacno2.metrics import PairStats, ShapeStats, block_anomaly
 from aprior.models.dacno2.predict import TrainedModel, load_trained, predict_field
 from aprior.models.dacno2.prepare import Prepared
 from aprior.models.dacno2.targets import read_cams_targets
@@ -53,6 +58,8 @@ FINE_BLOCK = 8  # 16 km blocks of the 2 km grid
 CAMS_NOTE = ("against CAMS at the 8 km target grid (predictions average-pooled 4 x 4; CAMS "
              "interpolated bilinearly from 0.1 degree to 8 km); the paper used CAMS's native "
              "10 km grid")
+SHAPE_NOTE = ("vertical shape and spatial detail against the truth (2 km; column: 0-5 km; detail: "
+              "the column minus its 32 km block mean)")
 
 
 def phase_label(key: str, trained: TrainedModel) -> str:
@@ -173,16 +180,17 @@ YEAR_REFS = {
 class _Scores:
     """Every panel's accumulators (see the module docstring)."""
 
-    def __init__(self, models: Sequence[str], n_levels: int, eval_cells: np.ndarray) -> None:
+    def __init__(self, models: Sequence[str], levels_m: Sequence[float], eval_cells: np.ndarray) -> None:
         self.names = [CAMS_2KM, *models]
         self.eval_cells = eval_cells
-        n = n_levels + 1  # the layers, then all layers together
+        n = len(levels_m) + 1  # the layers, then all layers together
         self.eea = {m: PairStats() for m in self.names}
         self.tstat = {m: PairStats() for m in self.names}
         self.cams = {m: [PairStats() for _ in range(n)] for m in models}
         self.truth = {m: [PairStats() for _ in range(n)] for m in self.names}
         self.years: dict[tuple[str, str, int], PairStats] = {}  # (reference, model, year)
         self.fine = _Fine()
+        self.shape = ShapeStats(np.asarray(levels_m, np.float64))
         self.has_truth = False
 
     def _year(self, ref: str, model: str, year: int) -> PairStats:
@@ -209,6 +217,7 @@ class _Scores:
             if true is not None:
                 self.tstat[m].add(sfc, true[0].ravel()[self.eval_cells])
                 _add_layers(self.truth[m], f, true)
+                self.shape.add(m, f, true)
         if true is not None and test:
             self.has_truth = True
             self.fine.add(TRUTH, true[0], true[0])
@@ -261,6 +270,7 @@ class _Scores:
                                               "station cells (surface, 2 km)",
                                      "rows": rows(self.tstat)}
             out["truth"] = {"title": "against the truth at 2 km", "layers": layered(self.truth)}
+            out["shape"] = {"title": SHAPE_NOTE, "rows": self.shape.rows()}
         if bias_by_year:
             out["bias_by_year"] = self.year_table(test_year)
         return out
@@ -315,7 +325,7 @@ def evaluate_dacno2(data: str | os.PathLike[str], weights: Mapping[str, str | os
     truth = _Truth(catalog, spec.variant, levels) if catalog.synthetic else None
     inputs = _Inputs(prepared)
     eval_pos = np.flatnonzero(np.isin(prepared.station_cells, prepared.eval_cells))
-    scores = _Scores(list(models), len(levels), prepared.station_cells[eval_pos])
+    scores = _Scores(list(models), levels, prepared.station_cells[eval_pos])
     all_days = [*days, *extra]
     for k, day in enumerate(all_days):
         arrays = prepared.day(day)

@@ -14,6 +14,18 @@ the standard deviation of the field minus its block mean (16 km blocks of the 2 
 by default). Bilinearly interpolated CAMS has almost none; a model that resolves towns and
 roads has more. :func:`fine_scale_corr` says whether that detail is in the right places
 (the correlation of two fields' sub-block anomalies).
+
+:class:`ShapeStats` measures a profile field's vertical shape and the spatial detail of its
+0-5 km column against the truth, the quantities that decide whether it is a good a-priori
+(``docs/dacno2.md``, "The closed loop"): the ratio of the region mean at 50 m to that at
+the surface; the mean share of the 0-top column (trapezoids over the levels) in the lowest
+500 m and its correlation over cells and days with the truth's; in the cells of the lowest
+and the highest tercile of the true column, that share minus the truth's (percentage
+points) and the top level over the column mean against the truth's (%; a retrieval's
+constant-VMR extension carries the top level's mixing ratio up to the tropopause, where
+the averaging kernel is largest); the correlation of the column with the truth's, the same
+for its departure from its own 32 km block mean (the detail a 32 km model cannot have),
+and the standard deviation of that departure relative to the truth's (below 1: smoother).
 """
 
 from __future__ import annotations
@@ -22,6 +34,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from aprior.grids.regrid import block_mean
 
 #: the four scores, in the order of the paper's Table 2
 SCORES = ("rmse", "r", "r2", "bias")
@@ -127,3 +141,111 @@ def fine_scale_corr(field2d: np.ndarray, reference: np.ndarray, block: int = 8) 
     if sa == 0 or sb == 0:
         return float("nan")
     return float(np.mean(a * b) / (sa * sb))
+
+
+def coarsened(no2: np.ndarray, factor: int) -> np.ndarray:
+    """``(..., ny, nx)`` block means over ``factor x factor`` cells, back on the same grid
+    (edge blocks are the partial blocks that remain)."""
+    ny, nx = no2.shape[-2:]
+    py, px = -ny % factor, -nx % factor
+    pad = [(0, 0)] * (no2.ndim - 2) + [(0, py), (0, px)]
+    big = np.pad(no2.astype(np.float64), pad, constant_values=np.nan)
+    means = block_mean(big, factor, skipna=True)
+    full = np.repeat(np.repeat(means, factor, axis=-2), factor, axis=-1)
+    return full[..., :ny, :nx].astype(np.float32)
+
+
+# -- the vertical shape and spatial detail of profile fields (the closed loop, Table 2) --
+DETAIL_KM = 32  # the block size of the spatial-detail diagnostic
+
+
+def column_stats(f: np.ndarray, heights: np.ndarray, ok: np.ndarray, cells: int,
+                  top: float = 500.0) -> dict[str, np.ndarray]:
+    """Per-cell quantities of a field ``(z, ny, nx)`` at ``heights`` (m), over the cells
+    ``ok``, from one pass of trapezoids: ``share`` (of the 0-``heights[-1]`` column below
+    ``top``), ``col`` (that column, field units x m), ``top`` (the top level over the column
+    mean) and ``det`` (the column minus its own ``cells x cells`` block means)."""
+    dz = np.diff(heights)[:, None, None]
+    seg = 0.5 * (f[1:] + f[:-1]) * dz
+    total = seg.sum(axis=0)
+    col = np.where(ok, total, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, seg[heights[1:] <= top + 1e-6].sum(axis=0) / total, np.nan)
+        top_ratio = f[-1] * (heights[-1] - heights[0]) / col
+    return {"share": share[ok], "col": col[ok], "top": top_ratio[ok],
+            "det": (col - coarsened(col, cells))[ok]}
+
+
+def pooled_corr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    """Pearson r of the pooled (concatenated) arrays over their finite pairs; NaN with fewer
+    than 3 pairs or a constant side."""
+    x, y = np.concatenate(a), np.concatenate(b)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
+        return float("nan")
+    return float(np.corrcoef(x[ok], y[ok])[0, 1])
+
+
+class ShapeStats:
+    """Shape and spatial-detail diagnostics of fields ``(z, ny, nx)`` on the 2 km grid at
+    ``heights`` (m) against the truth, accumulated over days (module docstring; the
+    closed loop and, on a synthetic world, Table 2 report them)."""
+
+    KEYS = ("s0", "s50", "share", "truth_share", "col", "truth_col", "det", "truth_det", "top",
+            "truth_top")
+
+    def __init__(self, heights: np.ndarray, detail_cells: int = DETAIL_KM // 2) -> None:
+        self.heights = np.asarray(heights, np.float64)
+        self.detail_cells = detail_cells
+        self.acc: dict[str, dict[str, list]] = {}
+
+    def add(self, name: str, field: np.ndarray, truth: np.ndarray) -> None:
+        a = self.acc.setdefault(name, {k: [] for k in self.KEYS})
+        k50 = int(np.argmin(np.abs(self.heights - 50.0)))
+        ok = np.all(np.isfinite(field), axis=0) & np.all(np.isfinite(truth), axis=0)
+        a["s0"].append(float(field[0][ok].mean()))
+        a["s50"].append(float(field[k50][ok].mean()))
+        for prefix, f in (("", field), ("truth_", truth)):
+            for key, v in column_stats(f, self.heights, ok, self.detail_cells).items():
+                a[prefix + key].append(v)
+
+    def rows(self) -> list[dict]:
+        out = []
+        for name, a in self.acc.items():
+            det, tdet = np.concatenate(a["det"]), np.concatenate(a["truth_det"])
+            tsd = float(np.nanstd(tdet))
+            sd = float(np.nanstd(det)) / tsd if tsd > 0 else float("nan")
+            # a field without detail (a block mean of >= 32 km) has only rounding noise there
+            dcorr = pooled_corr(a["det"], a["truth_det"]) if sd > 1e-4 else float("nan")
+            share, tshare = np.concatenate(a["share"]), np.concatenate(a["truth_share"])
+            out.append({"apriori": name, "ratio_50m_surface": float(np.sum(a["s50"]) / np.sum(a["s0"])),
+                        "share_0_500m": float(np.nanmean(share)),
+                        "share_corr_truth": pooled_corr(a["share"], a["truth_share"]),
+                        **shape_by_tercile(share, tshare, np.concatenate(a["truth_col"]),
+                                           np.concatenate(a["top"]), np.concatenate(a["truth_top"])),
+                        "column_corr_truth": pooled_corr(a["col"], a["truth_col"]),
+                        "detail_corr_truth": dcorr, "detail_std_ratio": sd})
+        return out
+
+
+def shape_by_tercile(share: np.ndarray, truth_share: np.ndarray, truth_col: np.ndarray,
+                     top: np.ndarray, truth_top: np.ndarray) -> dict:
+    """Shape errors over the cells of the lowest and the highest tercile of the true 0-5 km
+    column: ``share_diff_clean`` / ``_polluted``, the mean 0-500 m share minus the truth's
+    (percentage points); ``top_diff_clean`` / ``_polluted``, the top level over the 0-5 km
+    mean (the mixing ratio that the reprocessing's constant-VMR extension carries up to the
+    tropopause, where the averaging kernel is largest) against the truth's, as
+    ``100 (sum top / sum truth_top - 1)`` %. A share too high, or a top too low, means
+    too little NO2 aloft for the air-mass factor, so a retrieved column biased high."""
+    ok = np.isfinite(share) & np.isfinite(truth_share) & np.isfinite(truth_col)
+    ok &= np.isfinite(top) & np.isfinite(truth_top)
+    keys = ("share_diff_clean", "share_diff_polluted", "top_diff_clean", "top_diff_polluted")
+    if ok.sum() < 3:
+        return dict.fromkeys(keys, float("nan"))
+    lo, hi = np.quantile(truth_col[ok], [1 / 3, 2 / 3])
+    d = 100.0 * (share - truth_share)
+    out = {}
+    for name, m in (("clean", ok & (truth_col < lo)), ("polluted", ok & (truth_col >= hi))):
+        out[f"share_diff_{name}"] = float(np.mean(d[m]))
+        out[f"top_diff_{name}"] = float(100.0 * (np.sum(top[m]) / np.sum(truth_top[m]) - 1.0))
+    return out

@@ -74,6 +74,8 @@ def render_table2(result: dict) -> str:
         for layer in t[key]["layers"]:
             name = "all layers" if layer["layer"] == "all" else f"layer {layer['layer']}"
             lines += ["", *_block(f"{title}, {name}", layer["rows"], cols, w)]
+    if "shape" in t:
+        lines += ["", f"Shape: {t['shape']['title']}", *shape_lines(t["shape"]["rows"], w)]
     lines += ["", "Fine-scale structure (surface; std below 16 km, ug m-3; corr. with truth)"]
     for r in t["fine_scale"]["rows"]:
         lines.append(f"  {r['model']:<{w}}{_num(r['fine_std']):>13}{_num(r['fine_corr_truth']):>13}")
@@ -101,10 +103,21 @@ def _years(table: dict, cols: Sequence[str], w: int) -> list[str]:
     return lines
 
 
+def _csv(fields: Sequence[str], rows: list[dict]) -> str:
+    """``rows`` as CSV text with the header ``fields``."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
 def table2_rows(result: dict) -> list[dict]:
-    """Long-format rows (:data:`CSV_FIELDS`) of every panel."""
+    """Long-format rows (:data:`CSV_FIELDS`) of every panel but ``shape`` (its own CSV)."""
     out = []
     for panel, table in result["tables"].items():
+        if panel == "shape":
+            continue
         for layer in table.get("layers", [{"layer": "surface", "rows": table.get("rows", [])}]):
             for r in layer["rows"]:
                 out.append({"panel": panel, "layer": layer["layer"],
@@ -113,19 +126,17 @@ def table2_rows(result: dict) -> list[dict]:
 
 
 def write_table2(result: dict, out_dir: str | os.PathLike[str], stem: str = "table2") -> list[Path]:
-    """Write ``<stem>.csv``, ``<stem>.json`` and ``<stem>.txt`` into ``out_dir`` (created),
-    each atomically; returns the paths."""
+    """Write ``<stem>.csv``, ``<stem>.json``, ``<stem>.txt`` and, on a synthetic world,
+    ``<stem>_shape.csv`` into ``out_dir`` (created), each atomically; returns the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(table2_rows(result))
-    texts = {"csv": buf.getvalue(), "json": json.dumps(result, indent=1) + "\n",
-             "txt": render_table2(result) + "\n"}
+    texts = {".csv": _csv(CSV_FIELDS, table2_rows(result)),
+             ".json": json.dumps(result, indent=1) + "\n", ".txt": render_table2(result) + "\n"}
+    if "shape" in result["tables"]:
+        texts["_shape.csv"] = _csv(SHAPE_FIELDS, result["tables"]["shape"]["rows"])
     paths = []
     for suffix, text in texts.items():
-        path = out / f"{stem}.{suffix}"
+        path = out / f"{stem}{suffix}"
         with atomic_path(path) as tmp:
             tmp.write_text(text, encoding="utf-8")
         paths.append(path)
@@ -138,6 +149,25 @@ SHAPE_FIELDS = ("apriori", "ratio_50m_surface", "share_0_500m", "share_corr_trut
                 "share_diff_clean", "share_diff_polluted", "top_diff_clean",
                 "top_diff_polluted", "column_corr_truth",
                 "detail_corr_truth", "detail_std_ratio")
+
+
+def shape_lines(rows: list[dict], w: int) -> list[str]:
+    """The shape and spatial-detail block (:data:`SHAPE_FIELDS`), one line per field, with
+    its footnote; ``w``: the width of the name column."""
+    lines = [f"{'a-priori':<{w}}{'50m/sfc':>10}{'0-500m share':>14}{'r(share, truth)':>17}"
+             f"{'share-truth clean':>19}{'polluted':>10}{'top/mean clean %':>18}{'polluted':>10}"
+             f"{'r(column)':>11}{'r(detail)':>11}{'detail sd':>11}"]
+    for s in rows:
+        lines.append(f"{s['apriori']:<{w}}{_num(s['ratio_50m_surface'], 3):>10}"
+                     f"{_num(s['share_0_500m'], 3):>14}{_num(s['share_corr_truth'], 3):>17}"
+                     f"{_num(s.get('share_diff_clean'), 2):>19}{_num(s.get('share_diff_polluted'), 2):>10}"
+                     f"{_num(s.get('top_diff_clean'), 1):>18}{_num(s.get('top_diff_polluted'), 1):>10}"
+                     f"{_num(s.get('column_corr_truth'), 3):>11}{_num(s.get('detail_corr_truth'), 3):>11}"
+                     f"{_num(s.get('detail_std_ratio'), 3):>11}")
+    lines.append("share-truth: the 0-500 m share minus the truth's, percentage points; top/mean: the "
+                 "5 km level over the 0-5 km mean against the truth's, %; both in the cells of the "
+                 "clean / polluted tercile of the true 0-5 km column")
+    return lines
 
 
 def render_closed_loop(result: dict) -> str:
@@ -165,19 +195,7 @@ def render_closed_loop(result: dict) -> str:
                      + f"{_num(a['rmse'], 3):>10}{_num(a['r'], 4):>10}")
     lines += ["", "RMSE in 1e15 molec cm-2. Shape and spatial detail of the a-priori fields "
               "(11-13 UTC, 2 km; column: 0-5 km; detail: the column minus its 32 km block mean):", "",
-              f"{'a-priori':<{w}}{'50m/sfc':>10}{'0-500m share':>14}{'r(share, truth)':>17}"
-              f"{'share-truth clean':>19}{'polluted':>10}{'top/mean clean %':>18}{'polluted':>10}"
-              f"{'r(column)':>11}{'r(detail)':>11}{'detail sd':>11}"]
-    for s in result["shape"]:
-        lines.append(f"{s['apriori']:<{w}}{_num(s['ratio_50m_surface'], 3):>10}"
-                     f"{_num(s['share_0_500m'], 3):>14}{_num(s['share_corr_truth'], 3):>17}"
-                     f"{_num(s.get('share_diff_clean'), 2):>19}{_num(s.get('share_diff_polluted'), 2):>10}"
-                     f"{_num(s.get('top_diff_clean'), 1):>18}{_num(s.get('top_diff_polluted'), 1):>10}"
-                     f"{_num(s.get('column_corr_truth'), 3):>11}{_num(s.get('detail_corr_truth'), 3):>11}"
-                     f"{_num(s.get('detail_std_ratio'), 3):>11}")
-    lines.append("share-truth: the 0-500 m share minus the truth's, percentage points; top/mean: the "
-                 "5 km level over the 0-5 km mean against the truth's, %; both in the cells of the "
-                 "clean / polluted tercile of the true 0-5 km column")
+              *shape_lines(result["shape"], w)]
     return "\n".join(lines)
 
 
@@ -214,14 +232,8 @@ def write_closed_loop(result: dict, out_dir: str | os.PathLike[str], stem: str =
     ``<stem>.txt`` and ``<stem>.png`` into ``out_dir`` (created), each atomically."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    texts = {}
-    for suffix, fields, rows in ((".csv", CLOSED_LOOP_FIELDS, result["rows"]),
-                                 ("_shape.csv", SHAPE_FIELDS, result["shape"])):
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fields, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        texts[suffix] = buf.getvalue()
+    texts = {".csv": _csv(CLOSED_LOOP_FIELDS, result["rows"]),
+             "_shape.csv": _csv(SHAPE_FIELDS, result["shape"])}
     texts[".json"] = json.dumps(result, indent=1) + "\n"
     texts[".txt"] = render_closed_loop(result) + "\n"
     paths = []
