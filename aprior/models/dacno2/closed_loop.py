@@ -20,18 +20,9 @@ bias % = 100 mean(y - t) / mean(t), MARE % = 100 mean(|y - t| / t), RMSE in 1e15
 molec cm-2 and Pearson r, over all pixels and by tercile of ``t`` (clean, middle,
 polluted; edges from all the pixels pooled).
 
-Shape diagnostics of each field (at the 11-13 UTC mean, on the 2 km grid, at the model
-levels; CAMS-like interpolated bilinearly to 2 km): the ratio of the region mean at 50 m
-to that at the surface, the mean share of the 0-5 km column (trapezoids over the levels)
-in the lowest 500 m, and the correlation over cells and days of that share with the
-truth's, and the mean of the share minus the truth's (percentage points) over the cells of
-the lowest and the highest tercile of the true 0-5 km column, and there too the top
-level over the 0-5 km mean against the truth's (%; the reprocessing carries the top
-level's mixing ratio up to the tropopause, where the averaging kernel is largest).
-Spatial detail of each field's 0-5 km partial column (trapezoids): its correlation
-with the truth's over cells and days; the same for the column's departure from its own
-32 km block mean (the detail a 32 km model cannot have); and the standard deviation of
-that departure relative to the truth's (below 1: smoother than the truth).
+Shape and spatial-detail diagnostics of each field (at the 11-13 UTC mean, on the 2 km grid,
+at the model levels; CAMS-like interpolated bilinearly to 2 km): those of
+:class:`~aprior.models.dacno2.metrics.ShapeStats`, which Table 2 reports too.
 """
 
 from __future__ import annotations

@@ -160,7 +160,7 @@ DETAIL_KM = 32  # the block size of the spatial-detail diagnostic
 
 
 def column_stats(f: np.ndarray, heights: np.ndarray, ok: np.ndarray, cells: int,
-                  top: float = 500.0) -> dict[str, np.ndarray]:
+                 top: float = 500.0) -> dict[str, np.ndarray]:
     """Per-cell quantities of a field ``(z, ny, nx)`` at ``heights`` (m), over the cells
     ``ok``, from one pass of trapezoids: ``share`` (of the 0-``heights[-1]`` column below
     ``top``), ``col`` (that column, field units x m), ``top`` (the top level over the column
@@ -197,14 +197,14 @@ class ShapeStats:
     def __init__(self, heights: np.ndarray, detail_cells: int = DETAIL_KM // 2) -> None:
         self.heights = np.asarray(heights, np.float64)
         self.detail_cells = detail_cells
+        self.k50 = int(np.argmin(np.abs(self.heights - 50.0)))  # the level nearest 50 m
         self.acc: dict[str, dict[str, list]] = {}
 
     def add(self, name: str, field: np.ndarray, truth: np.ndarray) -> None:
         a = self.acc.setdefault(name, {k: [] for k in self.KEYS})
-        k50 = int(np.argmin(np.abs(self.heights - 50.0)))
         ok = np.all(np.isfinite(field), axis=0) & np.all(np.isfinite(truth), axis=0)
         a["s0"].append(float(field[0][ok].mean()))
-        a["s50"].append(float(field[k50][ok].mean()))
+        a["s50"].append(float(field[self.k50][ok].mean()))
         for prefix, f in (("", field), ("truth_", truth)):
             for key, v in column_stats(f, self.heights, ok, self.detail_cells).items():
                 a[prefix + key].append(v)
