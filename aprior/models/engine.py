@@ -76,6 +76,9 @@ class TrainTask(Protocol):
 
     During training ``model`` may be a DistributedDataParallel wrapper: call it, and reach
     its attributes through :func:`aprior.models.distributed.unwrap`.
+
+    A task may also define ``train_mode(model)``, called instead of ``model.train()`` at the
+    start of every training epoch (for example to keep some layers in inference mode).
     """
 
     name: str
@@ -310,7 +313,11 @@ class _Run:
         n_micro = len(loader) if s.max_batches is None else min(len(loader), s.max_batches)
         sizes = [min(s.micro_batch, n_local - i * s.micro_batch) for i in range(n_micro)]
         n_opt = math.ceil(n_micro / self.accum)
-        model.train()
+        set_mode = getattr(self.task, "train_mode", None)
+        if callable(set_mode):
+            set_mode(model)
+        else:
+            model.train()
         self.opt.zero_grad(set_to_none=True)
         loss_sum, n_sum, parts_sum = 0.0, 0, {}
         lr, group_n, last = s.lr, 1, 0

@@ -180,6 +180,39 @@ def test_phase3_regularises_towards_the_frozen_phase2_model(prepared, runs):
     assert all(torch.equal(before[k], v) for k, v in pred.state.items())
 
 
+def test_phase3_eval_layers_trains_in_the_mode_of_its_frozen_anchor(prepared, runs, world, cache,
+                                                                     tmp_path):
+    """With ``phase3_eval_layers`` the anchor is exactly zero for the unchanged phase-2
+    weights; in the plain training mode (batch statistics, dropout) it is not, so the
+    anchor alone would pull the weights."""
+    pred = load_predecessor(3, runs / "p2")
+    anchor_only = {"stations": 0.0, "frozen_ssim": 0.0, "frozen_log_mse": 1.0}
+    b = batch_of(PhaseTask(3, prepared, TINY, predecessor=pred).train_dataset())
+    losses = {}
+    for held in (True, False):
+        task = PhaseTask(3, prepared, TINY, predecessor=pred,
+                         options=PhaseConfig(phase3_eval_layers=held, **anchor_only))
+        model = task.build_model()
+        model.load_state_dict(pred.state)
+        task.train_mode(model)
+        norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm | nn.Dropout)]
+        assert norms and model.training
+        assert all(m.training != held for m in norms)
+        losses[held] = task.loss(model, b)[1]["log_mse_phase2"]
+    assert losses[True] == pytest.approx(0.0, abs=1e-12)
+    assert losses[False] > 1e-6
+    cfg = tmp_path / "p3.toml"
+    cfg.write_text("[phase]\nphase3_eval_layers = true\n")
+    train_phase(3, world, tmp_path / "p3", config_path=cfg, overrides=FAST, cache_dir=cache,
+                from_=runs / "p2")
+    state, meta = load_weights(tmp_path / "p3" / "weights.pt")
+    assert meta["loss"]["phase3_eval_layers"] is True
+    stats = [k for k in state if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(state[k], pred.state[k]) for k in stats)
+    with pytest.raises(ConfigError, match="phase3_eval_layers must be true or false"):
+        PhaseConfig(phase3_eval_layers=1)
+
+
 def test_phase_order_and_mismatches_are_refused(world, cache, runs, prepared, tmp_path):
     with pytest.raises(ConfigError, match="pass --from"):
         load_predecessor(2, None)

@@ -16,7 +16,7 @@ RECIPES = sorted((Path(__file__).resolve().parents[2] / "docs" / "recipes").rglo
 
 def test_the_issue11_recipes_are_shipped():
     assert {p.stem for p in RECIPES} >= {"r4-1", "r4-2", "r4-3", "m6-1", "m6-2", "m6-3",
-                                       "m7-1", "m7-2", "m7-3"}
+                                       "m7-1", "m7-2", "m7-3", "m9-3"}
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
@@ -28,3 +28,13 @@ def test_recipe_is_a_valid_training_config(path):
     spec = DataSpec.from_dict({**DataSpec().to_dict(), **tables.data})
     # no closed-loop orbit day of the test worlds may be trained on
     assert {"2023-01-13", "2023-07-12", "2023-01-03", "2023-12-29"} <= {str(d) for d in spec.exclude_dates}
+
+
+def test_recipes_that_ran_before_the_eval_layers_default_pin_the_old_mode():
+    """Phase-3 recipes of rounds four to six ran with training-mode batch norms and dropouts;
+    they say so, so that they still reproduce those runs now that the default changed."""
+    old = {"r4-3", "r5-3", "m6-3", "m7-3", "m7-3ctl", "m7-3ctl2"}
+    found = {p.stem: PhaseConfig(**read_config(p).phase) for p in RECIPES if p.stem in old | {"m9-3"}}
+    assert set(found) == old | {"m9-3"}
+    assert not any(found[k].phase3_eval_layers for k in old)
+    assert found["m9-3"].phase3_eval_layers
