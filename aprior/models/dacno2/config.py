@@ -256,6 +256,13 @@ class PhaseConfig:
         normalise: divide each MSE term by the variance of its targets over the training
             days (CAMS over all levels, ratio-scaled; the training stations), so the
             terms are dimensionless like ``1 - SSIM`` and comparable in size.
+        phase3_eval_layers: phase 3 trains with its batch norms (running statistics, kept
+            fixed) and dropouts in inference mode, the mode its frozen phase-2 anchor runs
+            in, so that the anchor terms are zero for the unchanged phase-2 weights and move
+            them only as far as the stations pull; false: the usual training mode, in which
+            the anchors alone pull the weights (the student's training-mode output differs
+            from the teacher's). Ours, the default since the seventh round of issue 11
+            (``docs/dacno2.md``); the paper does not say.
     """
 
     cams_mse: float = 1.0

@@ -18,7 +18,8 @@ slices min-max normalised with the *target's* lo/hi applied to both fields
 (:func:`aprior.models.losses.ssim_per_layer`), so a bias is not normalised away. Station
 terms use the training station cells only; the evaluation cells are never trained on.
 Phase 3's frozen phase-2 model is a copy of the predecessor run in eval mode under
-``no_grad`` on every batch.
+``no_grad`` on every batch; with ``phase3_eval_layers`` (the default) the network being
+trained keeps its batch norms and dropouts in eval mode too (:meth:`PhaseTask.train_mode`).
 
 A phase that needs a predecessor refuses a missing one, one of another phase, and one
 trained with another configuration, data spec, grid or normalisation (ConfigError).
