@@ -16,7 +16,7 @@ RECIPES = sorted((Path(__file__).resolve().parents[2] / "docs" / "recipes").rglo
 
 def test_the_issue11_recipes_are_shipped():
     assert {p.stem for p in RECIPES} >= {"r4-1", "r4-2", "r4-3", "m6-1", "m6-2", "m6-3",
-                                       "m7-1", "m7-2", "m7-3", "m8-1", "m9-3"}
+                                       "m7-1", "m7-2", "m7-3", "m8-1", "m8-2ctl", "m9-3"}
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
