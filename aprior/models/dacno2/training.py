@@ -8,7 +8,7 @@ tables::
     [train]   TrainSettings fields (epochs, batch_size, micro_batch, lr, device, ...)
     [model]   DACNO2Config fields, changing the preset
     [data]    DataSpec fields (variant, levels_m, stride, test_year, ...)
-    [phase]   PhaseConfig fields (loss weights, lr_factor, phase3_val_fraction)
+    [phase]   PhaseConfig fields (loss weights, lr_factor, phase3_val_fraction, phase3_eval_layers)
 
 Phase defaults: phase 1 trains with the settings' learning rate; phases 2 and 3 with phase
 1's learning rate times ``lr_factor`` (0.1), and take the predecessor's network
