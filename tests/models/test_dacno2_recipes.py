@@ -16,7 +16,8 @@ RECIPES = sorted((Path(__file__).resolve().parents[2] / "docs" / "recipes").rglo
 
 def test_the_issue11_recipes_are_shipped():
     assert {p.stem for p in RECIPES} >= {"r4-1", "r4-2", "r4-3", "m6-1", "m6-2", "m6-3",
-                                       "m7-1", "m7-2", "m7-3", "m8-1", "m8-2ctl", "m9-3"}
+                                       "m7-1", "m7-2", "m7-3", "m8-1", "m8-2ctl", "m9-3",
+                                       "f1-1", "f1-2", "f1-3"}
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
@@ -38,3 +39,15 @@ def test_recipes_that_ran_before_the_eval_layers_default_pin_the_old_mode():
     assert set(found) == old | {"m9-3"}
     assert not any(found[k].phase3_eval_layers for k in old)
     assert found["m9-3"].phase3_eval_layers
+
+
+def test_the_fast_recipe_repeats_the_bundled_phases_2_and_3_at_their_rates():
+    """f1-2 / f1-3 are the bundled recipe's phases (m8-2ctl, m9-3) after a faster phase 1
+    whose rate is twice m8's; they pin phase 2's and 3's absolute rate to the bundled one."""
+    by_stem = {p.stem: read_config(p) for p in RECIPES}
+    for fast, bundled in (("f1-2", "m8-2ctl"), ("f1-3", "m9-3")):
+        f, b = by_stem[fast], by_stem[bundled]
+        assert dict(f.phase) == dict(b.phase)
+        assert TrainSettings.from_mapping(dict(f.train)).lr == pytest.approx(1e-4)
+        assert {k: v for k, v in f.train.items() if k != "lr"} == dict(b.train)
+    assert TrainSettings.from_mapping(dict(by_stem["f1-1"].train)).lr_schedule == "cosine"
