@@ -17,7 +17,7 @@ RECIPES = sorted((Path(__file__).resolve().parents[2] / "docs" / "recipes").rglo
 def test_the_issue11_recipes_are_shipped():
     assert {p.stem for p in RECIPES} >= {"r4-1", "r4-2", "r4-3", "m6-1", "m6-2", "m6-3",
                                        "m7-1", "m7-2", "m7-3", "m8-1", "m8-2ctl", "m9-3",
-                                       "f1-1", "f1-2", "f1-3"}
+                                       "f1-1", "f1-2", "f1-3", "f2-1"}
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
@@ -51,3 +51,13 @@ def test_the_fast_recipe_repeats_the_bundled_phases_2_and_3_at_their_rates():
         assert TrainSettings.from_mapping(dict(f.train)).lr == pytest.approx(1e-4)
         assert {k: v for k, v in f.train.items() if k != "lr"} == dict(b.train)
     assert TrainSettings.from_mapping(dict(by_stem["f1-1"].train)).lr_schedule == "cosine"
+
+
+def test_the_two_hour_recipe_is_the_fast_one_with_a_longer_decay():
+    """f2-1 is f1-1 with the cosine decay over 45 epochs instead of 30 (and a looser guard)."""
+    by_stem = {p.stem: read_config(p) for p in RECIPES}
+    f1, f2 = by_stem["f1-1"], by_stem["f2-1"]
+    assert dict(f1.phase) == dict(f2.phase) and dict(f1.data) == dict(f2.data)
+    changed = {k for k in f1.train if f1.train[k] != f2.train.get(k)}
+    assert changed == {"epochs", "time_limit_s"}
+    assert (f1.train["epochs"], f2.train["epochs"]) == (30, 45)
