@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime
+import gc
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -124,6 +125,19 @@ def init(info: DistInfo, device: torch.device) -> torch.device:
     return device
 
 
+def release(info: DistInfo) -> None:
+    """Collect the garbage a finished training left while the process group and the
+    interpreter are still fully up (a no-op in a single process).
+
+    Garbage in reference cycles is otherwise freed during interpreter finalisation, after the
+    group is gone. If it holds gloo work (tensors with Python references), gloo aborts the
+    process there (``terminate called without an active exception``; pytorch/pytorch#179291
+    describes the mechanism). A guard: no such cycle is known in our trainer.
+    """
+    if info.enabled:
+        gc.collect()
+
+
 def cleanup(info: DistInfo, timeout_s: float = 120.0) -> None:
     """Leave the process group (if the job is distributed and the group is up).
 
@@ -135,6 +149,7 @@ def cleanup(info: DistInfo, timeout_s: float = 120.0) -> None:
     """
     if not (info.enabled and dist.is_initialized()):
         return
+    release(info)
     try:
         store = dist.distributed_c10d._get_default_store()
         dist.barrier()

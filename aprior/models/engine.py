@@ -131,7 +131,12 @@ def train(task: TrainTask, settings: TrainSettings, run_dir: Path, *, resume: bo
     device = resolve_device(settings.device)
     check_run_dir(run_dir, resume)
     device = dist_.init(info, device)  # the process group lives until the process exits
-    return _Run(task, settings, run_dir, info, device, progress, command).run(resume)
+    run = _Run(task, settings, run_dir, info, device, progress, command)
+    try:
+        return run.run(resume)
+    finally:
+        del run
+        dist_.release(info)
 
 
 def weights_metadata(task_meta: dict, task_name: str, settings: TrainSettings, best_epoch: int,
