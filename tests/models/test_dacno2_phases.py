@@ -153,7 +153,8 @@ def test_station_term_carries_the_station_up_with_the_cams_shape(prepared):
     _, parts = task.loss(Fixed(ideal), b)
     assert parts["mse_stations"] == pytest.approx(0.0, abs=1e-6)
     assert PhaseTask(2, prepared, TINY, predecessor=_fake_predecessor(prepared, 1),
-                     options=PhaseConfig(**PAPER_RECIPE)).loss_scales() == {"cams": 1.0, "stations": 1.0, "log": 1.0}
+                     options=PhaseConfig(**PAPER_RECIPE)).loss_scales() == {
+                         "cams": 1.0, "stations": 1.0, "log": 1.0, "shape": 1.0}
     with pytest.raises(ConfigError, match="station_profile_top_m"):
         PhaseConfig(station_profile_top_m=-1.0)
 
@@ -289,6 +290,39 @@ def test_log_term_weighs_clean_and_polluted_cells_alike(prepared):
     assert "log_mse_cams" not in parts
     with pytest.raises(ConfigError, match="log_floor"):
         PhaseConfig(log_floor=0)
+
+
+def test_shape_term_sees_the_vertical_share_whatever_the_amount(prepared):
+    """cams_shape_mse: a column scaled as a whole costs (almost) nothing, the same amount
+    moved from the top to the surface costs the same in a clean and a polluted column;
+    the term is divided by the variance of CAMS's shapes and absent at weight 0."""
+    opts = PhaseConfig(ssim_window=3, cams_shape_mse=1.0, log_floor=1e-6)
+    task = PhaseTask(1, prepared, TINY, options=opts)
+    b = batch_of(task.train_dataset())
+    exact = torch.repeat_interleave(torch.repeat_interleave(b["cams"], 4, -1), 4, -2)
+    _, parts = task.loss(Fixed(exact), b)
+    assert parts["shape_mse_cams"] == pytest.approx(0.0, abs=1e-8)
+    _, parts = task.loss(Fixed(exact * 3.0), b)
+    assert parts["shape_mse_cams"] == pytest.approx(0.0, abs=1e-8)
+    tilted = exact * torch.linspace(1.3, 0.7, exact.shape[1])[None, :, None, None]
+    loss, parts = task.loss(Fixed(tilted), b)
+    assert parts["shape_mse_cams"] > 1e-3
+    scales = task.loss_scales()
+    assert scales["shape"] > 0 and scales["shape"] != 1.0
+    expected = (parts["mse_cams"] / scales["cams"] + 1 - parts["ssim_cams"]
+                + parts["shape_mse_cams"] / scales["shape"])
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-4)
+    # the same tilt of a clean column (1 % of the amount) costs as much as of a polluted one
+    col = torch.tensor([4.0, 3.0, 2.0, 1.0]).reshape(1, 4, 1, 1)
+    tilt = torch.tensor([1.2, 1.0, 1.0, 0.6]).reshape(1, 4, 1, 1)
+    ok = torch.ones_like(col, dtype=torch.bool)
+    clean = task.shape_mse(col * tilt * 0.01, col * 0.01, ok)
+    assert float(clean) == pytest.approx(float(task.shape_mse(col * tilt, col, ok)), rel=1e-3)
+    assert float(clean) > 0.01
+    _, parts = PhaseTask(1, prepared, TINY).loss(Fixed(tilted), b)
+    assert "shape_mse_cams" not in parts
+    with pytest.raises(ConfigError, match="cams_shape_mse"):
+        PhaseConfig(cams_shape_mse=-1.0)
 
 
 def test_phase1_warm_start_continues_another_phase1_run(world, cache, runs, tmp_path):

@@ -17,7 +17,7 @@ RECIPES = sorted((Path(__file__).resolve().parents[2] / "docs" / "recipes").rglo
 def test_the_issue11_recipes_are_shipped():
     assert {p.stem for p in RECIPES} >= {"r4-1", "r4-2", "r4-3", "m6-1", "m6-2", "m6-3",
                                        "m7-1", "m7-2", "m7-3", "m8-1", "m8-2ctl", "m9-3",
-                                       "f1-1", "f1-2", "f1-3", "f2-1"}
+                                       "f1-1", "f1-2", "f1-3", "f2-1", "g1-1", "g1-2"}
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
@@ -61,3 +61,13 @@ def test_the_two_hour_recipe_is_the_fast_one_with_a_longer_decay():
     changed = {k for k in f1.train if f1.train[k] != f2.train.get(k)}
     assert changed == {"epochs", "time_limit_s"}
     assert (f1.train["epochs"], f2.train["epochs"]) == (30, 45)
+
+
+def test_the_shape_recipe_is_the_fast_one_with_the_shape_term_only():
+    """g1-1 / g1-2 are f1-1 / f1-2 with cams_shape_mse = 1 and nothing else changed."""
+    by_stem = {p.stem: read_config(p) for p in RECIPES}
+    for fast, shaped in (("f1-1", "g1-1"), ("f1-2", "g1-2")):
+        f, g = by_stem[fast], by_stem[shaped]
+        assert dict(f.train) == dict(g.train) and dict(f.data) == dict(g.data)
+        assert dict(g.phase) == {**dict(f.phase), "cams_shape_mse": 1.0}
+        assert "cams_shape_mse" not in f.phase

@@ -247,7 +247,13 @@ class PhaseConfig:
             fitted too; 0: the paper's terms only.
         frozen_log_mse: weight of the same log-space MSE against the frozen phase-2 model
             (phase 3), which holds phase 2's clean-air level where no station constrains it.
-        log_floor: the floor added before the logarithm (ratio-scaled ug m-3).
+        log_floor: the floor added before the logarithm (ratio-scaled ug m-3); also the
+            floor of the column mean that ``cams_shape_mse`` divides by.
+        cams_shape_mse: weight of the MSE of the vertical shape against CAMS at 8 km
+            (phases 1, 2): each level over its column's mean over the levels
+            (``x_z / (mean_k x_k + log_floor)``, ratio-scaled), so the share of NO2 low
+            and high in a column is fitted whatever its amount, in a clean cell as in a
+            polluted one (ours, issue 11's tenth round); 0: not used.
         station_profile_top_m: the station term of phases 2 and 3 fits every level up to
             this height (m) at the station cells, the station value carried up with the
             CAMS field's own local vertical shape (``station x cams_z / cams_0``, ratio-
@@ -279,11 +285,12 @@ class PhaseConfig:
     cams_log_mse: float = 0.0
     frozen_log_mse: float = 0.0
     log_floor: float = 0.5
+    cams_shape_mse: float = 0.0
     phase3_eval_layers: bool = True
 
     def __post_init__(self) -> None:
         for name in ("cams_mse", "cams_ssim", "stations", "frozen_ssim", "cams_log_mse",
-                     "frozen_log_mse"):
+                     "frozen_log_mse", "cams_shape_mse"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
                 raise ConfigError(f"[phase] {name} must be a number >= 0, got {v!r}")

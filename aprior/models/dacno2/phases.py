@@ -313,6 +313,10 @@ class PhaseTask:
                 lmse = self.log_mse(pooled, batch["cams"], mask)
                 total = total + o.cams_log_mse * lmse / scales["log"]
                 parts["log_mse_cams"] = float(lmse.detach())
+            if o.cams_shape_mse > 0:
+                smse = self.shape_mse(pooled, batch["cams"], mask)
+                total = total + o.cams_shape_mse * smse / scales["shape"]
+                parts["shape_mse_cams"] = float(smse.detach())
         if self.phase in (2, 3):
             st = self.station_mse(pred, batch)
             total = total + o.stations * st / scales["stations"]
@@ -337,6 +341,14 @@ class PhaseTask:
         return masked_mse(torch.log(pred.float().clamp(min=0) + f),
                           torch.log(target.float().nan_to_num(0.0).clamp(min=0) + f), mask)
 
+    def shape_mse(self, pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+        """MSE of the vertical shape (dimensionless) over the ``(B, h, w)`` columns that
+        ``mask`` holds at every level; ``pred`` and ``target`` are ``(B, Z, h, w)``."""
+        cols = mask.bool().all(dim=1, keepdim=True)
+        return masked_mse(vertical_shape(pred.float().clamp(min=0), self.options.log_floor),
+                          vertical_shape(target.float().nan_to_num(0.0).clamp(min=0),
+                                         self.options.log_floor), cols)
+
     def station_mse(self, pred: Tensor, batch: dict[str, Tensor]) -> Tensor:
         """The station term (ug2 m-6): the surface layer against the stations (the paper),
         or with ``station_profile_top_m`` every level up to that height against the
@@ -356,22 +368,27 @@ class PhaseTask:
     def loss_scales(self, max_days: int = 16) -> dict[str, float]:
         """The variances the MSE terms are divided by (1 each without ``normalise``): of
         the ratio-scaled CAMS targets over all levels, of their ``log(x + log_floor)`` (for
-        the log-space terms), and of the training stations' values, over (up to
+        the log-space terms), of their vertical shape (``cams_shape_mse``), and of the
+        training stations' values, over (up to
         ``max_days`` of) the training days; computed once."""
         if self._scales is None:
-            self._scales = {"cams": 1.0, "stations": 1.0, "log": 1.0}
+            self._scales = {"cams": 1.0, "stations": 1.0, "log": 1.0, "shape": 1.0}
             if self.options.normalise:
                 p = self.prepared
                 days = self.train_days[:: max(1, len(self.train_days) // max_days)][:max_days]
                 use = np.isin(p.station_cells, self.fit_cells)
-                cams, st = [], []
+                cams, st, shapes = [], [], []
+                floor = self.options.log_floor
                 for d in days:
                     arr = p.day(d)
-                    cams.append(np.ravel(p.ratios.apply(arr.cams, axis=0)))
+                    c = p.ratios.apply(arr.cams, axis=0)  # (Z, h, w)
+                    cams.append(np.ravel(c))
+                    c = np.clip(c, 0, None)
+                    shapes.append(np.ravel(c / (c.mean(axis=0, keepdims=True) + floor)))
                     st.append(np.asarray(arr.stations)[use])
-                floor = self.options.log_floor
                 logs = [np.log(np.clip(c, 0, None) + floor) for c in cams]
-                for key, vals in (("cams", cams), ("stations", st), ("log", logs)):
+                for key, vals in (("cams", cams), ("stations", st), ("log", logs),
+                                  ("shape", shapes)):
                     v = float(np.nanvar(np.concatenate(vals))) if vals else float("nan")
                     self._scales[key] = v if np.isfinite(v) and v > 0 else 1.0
                 log.info("phase %d: loss scales (target variances) %s", self.phase, self._scales)
@@ -428,3 +445,9 @@ class PhaseTask:
             meta["predecessor"] = self.predecessor.describe()
             meta["lineage"] = self.predecessor.lineage()
         return meta
+
+
+def vertical_shape(x: Tensor, floor: float) -> Tensor:
+    """Each level over its column's mean over the levels: ``(B, Z, h, w)`` in, the same
+    out, dimensionless; ``floor`` (the unit of ``x``) keeps an empty column finite."""
+    return x / (x.mean(dim=1, keepdim=True) + floor)
