@@ -270,22 +270,38 @@ def test_phase2_records_phase1_in_its_lineage(runs):
     assert step["budget"]["epochs_run"] == p1["training"]["budget"]["epochs_run"]
 
 
+def _cams_on_2km(b):
+    """The batch's 8 km CAMS targets repeated onto the 2 km cells: a prediction that fits them."""
+    return torch.repeat_interleave(torch.repeat_interleave(b["cams"], 4, -1), 4, -2)
+
+
+def _phase1_fitting_cams(prepared, option, part):
+    """A phase-1 task with ``option`` at weight 1, a batch and the prediction that fits its
+    CAMS targets exactly, for which the term ``part`` is zero."""
+    task = PhaseTask(1, prepared, TINY, options=PhaseConfig(ssim_window=3, log_floor=1e-6,
+                                                             **{option: 1.0}))
+    b = batch_of(task.train_dataset())
+    exact = _cams_on_2km(b)
+    assert task.loss(Fixed(exact), b)[1][part] == pytest.approx(0.0, abs=1e-8)
+    return task, b, exact
+
+
+def _assert_phase1_loss_adds(task, loss, parts, part, scale):
+    """Phase 1's loss is the paper's two CAMS terms plus ``part`` over its own scale."""
+    scales = task.loss_scales()
+    assert scales[scale] > 0 and scales[scale] != 1.0
+    expected = (parts["mse_cams"] / scales["cams"] + 1 - parts["ssim_cams"]
+                + parts[part] / scales[scale])
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-4)
+
+
 def test_log_term_weighs_clean_and_polluted_cells_alike(prepared):
     """cams_log_mse: a 10 % error costs the same in a clean and a polluted cell; it is
     divided by the variance of log(CAMS + floor) and absent at weight 0 (the paper)."""
-    opts = PhaseConfig(ssim_window=3, cams_log_mse=1.0, log_floor=1e-6)
-    task = PhaseTask(1, prepared, TINY, options=opts)
-    b = batch_of(task.train_dataset())
-    exact = torch.repeat_interleave(torch.repeat_interleave(b["cams"], 4, -1), 4, -2)
-    _, parts = task.loss(Fixed(exact), b)
-    assert parts["log_mse_cams"] == pytest.approx(0.0, abs=1e-8)
+    task, b, exact = _phase1_fitting_cams(prepared, "cams_log_mse", "log_mse_cams")
     loss, parts = task.loss(Fixed(exact * 1.1), b)
     assert parts["log_mse_cams"] == pytest.approx(np.log(1.1) ** 2, rel=1e-3)
-    scales = task.loss_scales()
-    assert scales["log"] > 0 and scales["log"] != 1.0
-    expected = (parts["mse_cams"] / scales["cams"] + 1 - parts["ssim_cams"]
-                + parts["log_mse_cams"] / scales["log"])
-    assert float(loss.detach()) == pytest.approx(expected, rel=1e-4)
+    _assert_phase1_loss_adds(task, loss, parts, "log_mse_cams", "log")
     _, parts = PhaseTask(1, prepared, TINY).loss(Fixed(exact * 1.1), b)
     assert "log_mse_cams" not in parts
     with pytest.raises(ConfigError, match="log_floor"):
@@ -296,22 +312,13 @@ def test_shape_term_sees_the_vertical_share_whatever_the_amount(prepared):
     """cams_shape_mse: a column scaled as a whole costs (almost) nothing, the same amount
     moved from the top to the surface costs the same in a clean and a polluted column;
     the term is divided by the variance of CAMS's shapes and absent at weight 0."""
-    opts = PhaseConfig(ssim_window=3, cams_shape_mse=1.0, log_floor=1e-6)
-    task = PhaseTask(1, prepared, TINY, options=opts)
-    b = batch_of(task.train_dataset())
-    exact = torch.repeat_interleave(torch.repeat_interleave(b["cams"], 4, -1), 4, -2)
-    _, parts = task.loss(Fixed(exact), b)
-    assert parts["shape_mse_cams"] == pytest.approx(0.0, abs=1e-8)
+    task, b, exact = _phase1_fitting_cams(prepared, "cams_shape_mse", "shape_mse_cams")
     _, parts = task.loss(Fixed(exact * 3.0), b)
     assert parts["shape_mse_cams"] == pytest.approx(0.0, abs=1e-8)
     tilted = exact * torch.linspace(1.3, 0.7, exact.shape[1])[None, :, None, None]
     loss, parts = task.loss(Fixed(tilted), b)
     assert parts["shape_mse_cams"] > 1e-3
-    scales = task.loss_scales()
-    assert scales["shape"] > 0 and scales["shape"] != 1.0
-    expected = (parts["mse_cams"] / scales["cams"] + 1 - parts["ssim_cams"]
-                + parts["shape_mse_cams"] / scales["shape"])
-    assert float(loss.detach()) == pytest.approx(expected, rel=1e-4)
+    _assert_phase1_loss_adds(task, loss, parts, "shape_mse_cams", "shape")
     # the same tilt of a clean column (1 % of the amount) costs as much as of a polluted one
     col = torch.tensor([4.0, 3.0, 2.0, 1.0]).reshape(1, 4, 1, 1)
     tilt = torch.tensor([1.2, 1.0, 1.0, 0.6]).reshape(1, 4, 1, 1)
