@@ -377,16 +377,16 @@ class PhaseTask:
                 p = self.prepared
                 days = self.train_days[:: max(1, len(self.train_days) // max_days)][:max_days]
                 use = np.isin(p.station_cells, self.fit_cells)
-                cams, st, shapes = [], [], []
+                cams, st, logs, shapes = [], [], [], []
                 floor = self.options.log_floor
                 for d in days:
                     arr = p.day(d)
                     c = p.ratios.apply(arr.cams, axis=0)  # (Z, h, w)
                     cams.append(np.ravel(c))
                     c = np.clip(c, 0, None)
-                    shapes.append(np.ravel(c / (c.mean(axis=0, keepdims=True) + floor)))
+                    logs.append(np.ravel(np.log(c + floor)))
+                    shapes.append(np.ravel(vertical_shape(c, floor, axis=0)))
                     st.append(np.asarray(arr.stations)[use])
-                logs = [np.log(np.clip(c, 0, None) + floor) for c in cams]
                 for key, vals in (("cams", cams), ("stations", st), ("log", logs),
                                   ("shape", shapes)):
                     v = float(np.nanvar(np.concatenate(vals))) if vals else float("nan")
@@ -447,7 +447,8 @@ class PhaseTask:
         return meta
 
 
-def vertical_shape(x: Tensor, floor: float) -> Tensor:
-    """Each level over its column's mean over the levels: ``(B, Z, h, w)`` in, the same
-    out, dimensionless; ``floor`` (the unit of ``x``) keeps an empty column finite."""
-    return x / (x.mean(dim=1, keepdim=True) + floor)
+def vertical_shape(x: Tensor | np.ndarray, floor: float, axis: int = 1) -> Tensor | np.ndarray:
+    """Each level over its column's mean over the levels (``axis``): ``(B, Z, h, w)`` in
+    (or ``(Z, h, w)`` with ``axis=0``, a tensor or an array), the same out, dimensionless;
+    ``floor`` (the unit of ``x``) keeps an empty column finite."""
+    return x / (x.mean(axis=axis, keepdims=True) + floor)
