@@ -332,6 +332,36 @@ def test_shape_term_sees_the_vertical_share_whatever_the_amount(prepared):
         PhaseConfig(cams_shape_mse=-1.0)
 
 
+def test_level_normalisation_weighs_each_level_by_its_own_variance(prepared):
+    """normalise_levels: the CAMS MSE and the log term divide each level's squared errors
+    by that level's variance, so an error at one level costs its raw MSE over that
+    level's variance, at the top as at the surface; one variance without it."""
+    task = PhaseTask(1, prepared, TINY, options=PhaseConfig(
+        ssim_window=3, log_floor=1e-6, cams_log_mse=1.0, normalise_levels=True))
+    b = batch_of(task.train_dataset())
+    exact = _cams_on_2km(b)
+    scales = task.loss_scales()
+    nz = exact.shape[1]
+    assert len(scales["cams"]) == len(scales["log"]) == nz
+    assert len(set(scales["cams"])) == nz and min(scales["cams"]) > 0
+    plain = PhaseTask(1, prepared, TINY, options=PhaseConfig(ssim_window=3, log_floor=1e-6,
+                                                              cams_log_mse=1.0))
+    for k in (0, nz - 1):
+        one = torch.ones(nz)
+        one[k] = 1.2
+        pred = exact * one[None, :, None, None]
+        loss, parts = task.loss(Fixed(pred), b)
+        assert parts["mse_cams"] > 0 and parts["log_mse_cams"] > 0
+        expected = (parts["mse_cams"] / scales["cams"][k] + 1 - parts["ssim_cams"]
+                    + parts["log_mse_cams"] / scales["log"][k])
+        assert float(loss.detach()) == pytest.approx(expected, rel=1e-4)
+        _assert_phase1_loss_adds(plain, *plain.loss(Fixed(pred), b), "log_mse_cams", "log")
+    with pytest.raises(ConfigError, match="normalise_levels"):
+        PhaseConfig(normalise=False, normalise_levels=True)
+    with pytest.raises(ConfigError, match="normalise_levels"):
+        PhaseConfig(normalise_levels=1)
+
+
 def test_phase1_warm_start_continues_another_phase1_run(world, cache, runs, tmp_path):
     """--from on phase 1: the weights start as the other run's best and the lineage
     records it; resuming finds the recorded predecessor without --from."""

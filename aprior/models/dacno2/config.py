@@ -262,6 +262,15 @@ class PhaseConfig:
         normalise: divide each MSE term by the variance of its targets over the training
             days (CAMS over all levels, ratio-scaled; the training stations), so the
             terms are dimensionless like ``1 - SSIM`` and comparable in size.
+        normalise_levels: with ``normalise``, divide each level's squared errors in the
+            CAMS MSE and in the log-space terms (against CAMS, and phase 3's against the
+            frozen phase 2) by that level's own variance over the training days instead
+            of the variance over all levels, so every level weighs alike: the smooth
+            free-troposphere top (ratio-scaled variance about 0.4, against 15 at the
+            surface and 8 over all levels on the daily 2021-2023 world), whose mixing
+            ratio a retrieval carries up to the tropopause, as much as the surface. The
+            usual standardisation of a network's outputs, one per output channel (ours,
+            issue 11's eleventh round); false: one variance over all levels.
         phase3_eval_layers: phase 3 trains with its batch norms (running statistics, kept
             fixed) and dropouts in inference mode, the mode its frozen phase-2 anchor runs
             in, so that the anchor terms are zero for the unchanged phase-2 weights and move
@@ -282,6 +291,7 @@ class PhaseConfig:
     init_output_bias: bool = True
     station_profile_top_m: float = 1000.0
     normalise: bool = True
+    normalise_levels: bool = False
     cams_log_mse: float = 0.0
     frozen_log_mse: float = 0.0
     log_floor: float = 0.5
@@ -302,9 +312,12 @@ class PhaseConfig:
         floor = self.log_floor
         if isinstance(floor, bool) or not isinstance(floor, int | float) or not floor > 0:
             raise ConfigError(f"[phase] log_floor must be a concentration > 0, got {floor!r}")
-        for name in ("normalise", "init_output_bias", "phase3_eval_layers"):
+        for name in ("normalise", "normalise_levels", "init_output_bias", "phase3_eval_layers"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"[phase] {name} must be true or false, got {getattr(self, name)!r}")
+        if self.normalise_levels and not self.normalise:
+            raise ConfigError("[phase] normalise_levels = true needs normalise = true (it divides "
+                              "by each level's variance instead of the one over all levels)")
         if not 0 < self.lr_factor <= 1:
             raise ConfigError(f"[phase] lr_factor must be in (0, 1], got {self.lr_factor!r}")
         if not 0 < self.phase3_val_fraction < 1:

@@ -307,11 +307,13 @@ class PhaseTask:
             mask = batch["cams_mask"]
             mse = masked_mse(pooled, batch["cams"], mask)
             ssim = ssim_per_layer(pooled, batch["cams"], mask, o.ssim_window)
-            total = total + o.cams_mse * mse / scales["cams"] + o.cams_ssim * (1.0 - ssim)
+            total = (total + o.cams_mse * self.normalised(mse, pooled, batch["cams"], mask, "cams")
+                     + o.cams_ssim * (1.0 - ssim))
             parts.update(mse_cams=float(mse.detach()), ssim_cams=float(ssim.detach()))
             if o.cams_log_mse > 0:
-                lmse = self.log_mse(pooled, batch["cams"], mask)
-                total = total + o.cams_log_mse * lmse / scales["log"]
+                logs = self.logs(pooled, batch["cams"])
+                lmse = masked_mse(*logs, mask)
+                total = total + o.cams_log_mse * self.normalised(lmse, *logs, mask, "log")
                 parts["log_mse_cams"] = float(lmse.detach())
             if o.cams_shape_mse > 0:
                 smse = self.shape_mse(pooled, batch["cams"], mask)
@@ -329,17 +331,31 @@ class PhaseTask:
             total = total + o.frozen_ssim * (1.0 - ssim)
             parts["ssim_phase2"] = float(ssim.detach())
             if o.frozen_log_mse > 0:
-                lmse = self.log_mse(pooled, ref, torch.ones_like(ref, dtype=torch.bool))
-                total = total + o.frozen_log_mse * lmse / scales["log"]
+                logs, every = self.logs(pooled, ref), torch.ones_like(ref, dtype=torch.bool)
+                lmse = masked_mse(*logs, every)
+                total = total + o.frozen_log_mse * self.normalised(lmse, *logs, every, "log")
                 parts["log_mse_phase2"] = float(lmse.detach())
         return total, parts
 
-    def log_mse(self, pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
-        """MSE of ``log(x + log_floor)`` over ``mask`` (dimensionless, squared e-folds):
-        a relative error, of the same weight for a clean and a polluted cell."""
+    def normalised(self, mse: Tensor, pred: Tensor, target: Tensor, mask: Tensor,
+                   key: str) -> Tensor:
+        """The term ``mse`` (``masked_mse(pred, target, mask)``, ``(B, Z, h, w)`` fields)
+        over its scale ``loss_scales()[key]``: one variance over all levels, or with
+        ``normalise_levels`` a ``(Z,)`` list of them, each level's squared errors divided by
+        its own (dimensionless either way)."""
+        scale = self.loss_scales()[key]
+        if not isinstance(scale, list):
+            return mse / scale
+        w = torch.tensor(scale, dtype=torch.float32, device=pred.device).rsqrt().view(1, -1, 1, 1)
+        return masked_mse(pred.float() * w, target.float() * w, mask)
+
+    def logs(self, pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        """``log(x + log_floor)`` of a prediction and its target (masked-out NaN targets
+        read as 0): their MSE is a relative error, of the same weight for a clean and a
+        polluted cell (dimensionless, squared e-folds)."""
         f = self.options.log_floor
-        return masked_mse(torch.log(pred.float().clamp(min=0) + f),
-                          torch.log(target.float().nan_to_num(0.0).clamp(min=0) + f), mask)
+        return (torch.log(pred.float().clamp(min=0) + f),
+                torch.log(target.float().nan_to_num(0.0).clamp(min=0) + f))
 
     def shape_mse(self, pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
         """MSE of the vertical shape (dimensionless) over the ``(B, h, w)`` columns that
@@ -370,7 +386,8 @@ class PhaseTask:
         the ratio-scaled CAMS targets over all levels, of their ``log(x + log_floor)`` (for
         the log-space terms), of their vertical shape (``cams_shape_mse``), and of the
         training stations' values, over (up to
-        ``max_days`` of) the training days; computed once."""
+        ``max_days`` of) the training days; computed once. With ``normalise_levels`` the
+        CAMS and log variances are ``(Z,)`` lists, one per level."""
         if self._scales is None:
             self._scales = {"cams": 1.0, "stations": 1.0, "log": 1.0, "shape": 1.0}
             if self.options.normalise:
@@ -382,15 +399,23 @@ class PhaseTask:
                 for d in days:
                     arr = p.day(d)
                     c = p.ratios.apply(arr.cams, axis=0)  # (Z, h, w)
-                    cams.append(np.ravel(c))
+                    cams.append(c.reshape(len(c), -1))
                     c = np.clip(c, 0, None)
-                    logs.append(np.ravel(np.log(c + floor)))
+                    logs.append(np.log(c + floor).reshape(len(c), -1))
                     shapes.append(np.ravel(vertical_shape(c, floor, axis=0)))
                     st.append(np.asarray(arr.stations)[use])
+                levels = self.options.normalise_levels
                 for key, vals in (("cams", cams), ("stations", st), ("log", logs),
                                   ("shape", shapes)):
-                    v = float(np.nanvar(np.concatenate(vals))) if vals else float("nan")
-                    self._scales[key] = v if np.isfinite(v) and v > 0 else 1.0
+                    by_level = levels and key in ("cams", "log")
+                    if not vals:
+                        v = np.float64(np.nan)
+                    elif by_level:  # (Z,) variances
+                        v = np.nanvar(np.concatenate(vals, axis=-1), axis=-1)
+                    else:
+                        v = np.nanvar(np.concatenate([np.ravel(a) for a in vals]))
+                    v = np.where(np.isfinite(v) & (v > 0), v, 1.0)
+                    self._scales[key] = v.tolist() if by_level else float(v)
                 log.info("phase %d: loss scales (target variances) %s", self.phase, self._scales)
         return self._scales
 
