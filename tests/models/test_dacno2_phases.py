@@ -362,6 +362,22 @@ def test_level_normalisation_weighs_each_level_by_its_own_variance(prepared):
         PhaseConfig(normalise_levels=1)
 
 
+def test_level_normalisation_of_phase3s_log_anchor(prepared, runs):
+    """normalise_levels divides phase 3's log anchor to the frozen phase 2 per level too."""
+    pred = load_predecessor(3, runs / "p2")
+    task = PhaseTask(3, prepared, TINY, predecessor=pred, options=PhaseConfig(
+        stations=0.0, frozen_ssim=0.0, frozen_log_mse=1.0, normalise_levels=True))
+    b = batch_of(task.train_dataset())
+    ref = task.frozen_predictions(b)
+    scales = task.loss_scales()
+    k = ref.shape[1] - 1
+    one = torch.ones(ref.shape[1])
+    one[k] = 1.2
+    loss, parts = task.loss(Fixed(ref * one[None, :, None, None]), b)
+    assert parts["log_mse_phase2"] > 0
+    assert float(loss.detach()) == pytest.approx(parts["log_mse_phase2"] / scales["log"][k], rel=1e-4)
+
+
 def test_phase1_warm_start_continues_another_phase1_run(world, cache, runs, tmp_path):
     """--from on phase 1: the weights start as the other run's best and the lineage
     records it; resuming finds the recorded predecessor without --from."""
