@@ -106,12 +106,20 @@ def test_closed_loop_closes_and_ranks(s5p_world, phase1, tmp_path):
     assert np.isfinite(shape["DACNO2 phase 1"]["top_diff_polluted"])
     # smoothing carries polluted air into clean cells: there the coarse share is too high
     assert shape["truth 96 km"]["share_diff_clean"] > shape["truth 96 km"]["share_diff_polluted"]
+    # ... and its top/mean deficit in clean cells is a column too high there, not a top too low
+    t96 = shape["truth 96 km"]
+    assert t96["top_diff_clean"] < 0 < t96["column_diff_clean"]
+    assert abs(t96["top_level_diff_clean"]) < t96["column_diff_clean"]
+    assert (1 + t96["top_diff_clean"] / 100) == pytest.approx(
+        (1 + t96["top_level_diff_clean"] / 100) / (1 + t96["column_diff_clean"] / 100), rel=0.05)
+    assert shape["truth 2 km"]["column_diff_clean"] == pytest.approx(0.0, abs=1e-6)
     assert 0.0 < shape["DACNO2 phase 1"]["share_0_500m"] < 1.0
     paths = write_closed_loop(result, tmp_path)
     assert {p.name for p in paths} == {"closed_loop.csv", "closed_loop_shape.csv", "closed_loop.json",
                                         "closed_loop.txt", "closed_loop.png"}
     assert json.loads((tmp_path / "closed_loop.json").read_text())["n_pixels"] == result["n_pixels"]
     assert "DACNO2 phase 1" in render_closed_loop(result)
+    assert "column clean %" in render_closed_loop(result)
 
 
 def test_trained_days_include_every_phase_of_the_lineage():

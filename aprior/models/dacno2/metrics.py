@@ -222,24 +222,31 @@ class ShapeStats:
                         "share_0_500m": float(np.nanmean(share)),
                         "share_corr_truth": pooled_corr(a["share"], a["truth_share"]),
                         **shape_by_tercile(share, tshare, np.concatenate(a["truth_col"]),
-                                           np.concatenate(a["top"]), np.concatenate(a["truth_top"])),
+                                           np.concatenate(a["top"]), np.concatenate(a["truth_top"]),
+                                           np.concatenate(a["col"])),
                         "column_corr_truth": pooled_corr(a["col"], a["truth_col"]),
                         "detail_corr_truth": dcorr, "detail_std_ratio": sd})
         return out
 
 
 def shape_by_tercile(share: np.ndarray, truth_share: np.ndarray, truth_col: np.ndarray,
-                     top: np.ndarray, truth_top: np.ndarray) -> dict:
+                     top: np.ndarray, truth_top: np.ndarray, col: np.ndarray) -> dict:
     """Shape errors over the cells of the lowest and the highest tercile of the true 0-5 km
     column: ``share_diff_clean`` / ``_polluted``, the mean 0-500 m share minus the truth's
     (percentage points); ``top_diff_clean`` / ``_polluted``, the top level over the 0-5 km
     mean (the mixing ratio that the reprocessing's constant-VMR extension carries up to the
     tropopause, where the averaging kernel is largest) against the truth's, as
     ``100 (sum top / sum truth_top - 1)`` %. A share too high, or a top too low, means
-    too little NO2 aloft for the air-mass factor, so a retrieved column biased high."""
+    too little NO2 aloft for the air-mass factor, so a retrieved column biased high.
+    The ratio's two parts: ``top_level_diff_*``, the 5 km level itself against the truth's,
+    and ``column_diff_*``, the 0-5 km column (``col``, per cell) against the truth's, both
+    ``100 (sum / sum truth - 1)`` %. A top/mean too low from a column too high, with the
+    top right, is a field too smooth across the grid rather than a top too low."""
     ok = np.isfinite(share) & np.isfinite(truth_share) & np.isfinite(truth_col)
-    ok &= np.isfinite(top) & np.isfinite(truth_top)
-    keys = ("share_diff_clean", "share_diff_polluted", "top_diff_clean", "top_diff_polluted")
+    ok &= np.isfinite(top) & np.isfinite(truth_top) & np.isfinite(col)
+    keys = ("share_diff_clean", "share_diff_polluted", "top_diff_clean", "top_diff_polluted",
+            "top_level_diff_clean", "top_level_diff_polluted", "column_diff_clean",
+            "column_diff_polluted")
     if ok.sum() < 3:
         return dict.fromkeys(keys, float("nan"))
     lo, hi = np.quantile(truth_col[ok], [1 / 3, 2 / 3])
@@ -248,4 +255,8 @@ def shape_by_tercile(share: np.ndarray, truth_share: np.ndarray, truth_col: np.n
     for name, m in (("clean", ok & (truth_col < lo)), ("polluted", ok & (truth_col >= hi))):
         out[f"share_diff_{name}"] = float(np.mean(d[m]))
         out[f"top_diff_{name}"] = float(100.0 * (np.sum(top[m]) / np.sum(truth_top[m]) - 1.0))
+        # top = level x height / column, so level ~ top x column
+        out[f"top_level_diff_{name}"] = float(100.0 * (np.sum(top[m] * col[m])
+                                                       / np.sum(truth_top[m] * truth_col[m]) - 1.0))
+        out[f"column_diff_{name}"] = float(100.0 * (np.sum(col[m]) / np.sum(truth_col[m]) - 1.0))
     return out

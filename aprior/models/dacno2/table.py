@@ -147,7 +147,8 @@ def write_table2(result: dict, out_dir: str | os.PathLike[str], stem: str = "tab
 CLOSED_LOOP_FIELDS = ("apriori", "subset", "n", "bias_pct", "mare_pct", "rmse", "r")
 SHAPE_FIELDS = ("apriori", "ratio_50m_surface", "share_0_500m", "share_corr_truth",
                 "share_diff_clean", "share_diff_polluted", "top_diff_clean",
-                "top_diff_polluted", "column_corr_truth",
+                "top_diff_polluted", "top_level_diff_clean", "top_level_diff_polluted",
+                "column_diff_clean", "column_diff_polluted", "column_corr_truth",
                 "detail_corr_truth", "detail_std_ratio")
 
 
@@ -156,16 +157,19 @@ def shape_lines(rows: list[dict], w: int) -> list[str]:
     its footnote; ``w``: the width of the name column."""
     lines = [f"{'a-priori':<{w}}{'50m/sfc':>10}{'0-500m share':>14}{'r(share, truth)':>17}"
              f"{'share-truth clean':>19}{'polluted':>10}{'top/mean clean %':>18}{'polluted':>10}"
+             f"{'top clean %':>13}{'column clean %':>16}"
              f"{'r(column)':>11}{'r(detail)':>11}{'detail sd':>11}"]
     for s in rows:
         lines.append(f"{s['apriori']:<{w}}{_num(s['ratio_50m_surface'], 3):>10}"
                      f"{_num(s['share_0_500m'], 3):>14}{_num(s['share_corr_truth'], 3):>17}"
                      f"{_num(s.get('share_diff_clean'), 2):>19}{_num(s.get('share_diff_polluted'), 2):>10}"
                      f"{_num(s.get('top_diff_clean'), 1):>18}{_num(s.get('top_diff_polluted'), 1):>10}"
+                     f"{_num(s.get('top_level_diff_clean'), 1):>13}{_num(s.get('column_diff_clean'), 1):>16}"
                      f"{_num(s.get('column_corr_truth'), 3):>11}{_num(s.get('detail_corr_truth'), 3):>11}"
                      f"{_num(s.get('detail_std_ratio'), 3):>11}")
     lines.append("share-truth: the 0-500 m share minus the truth's, percentage points; top/mean: the "
-                 "5 km level over the 0-5 km mean against the truth's, %; both in the cells of the "
+                 "5 km level over the 0-5 km mean against the truth's, %, and its two parts, the 5 km "
+                 "level and the 0-5 km column against the truth's, %; all in the cells of the "
                  "clean / polluted tercile of the true 0-5 km column")
     return lines
 
