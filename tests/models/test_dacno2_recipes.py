@@ -81,3 +81,21 @@ def test_the_level_recipe_is_the_fast_one_with_per_level_normalisation_only():
     assert dict(f.train) == dict(h.train) and dict(f.data) == dict(h.data)
     assert dict(h.phase) == {**dict(f.phase), "normalise_levels": True}
     assert PhaseConfig(**h.phase).normalise_levels and not PhaseConfig(**f.phase).normalise_levels
+
+
+def test_the_shipped_day_lists_are_the_bundled_weights_training_and_validation_days():
+    """traindays.txt / valdays.txt: training and validation days of the bundled weights'
+    phases 1-2 (their lineage), never a day of the other list."""
+    from aprior.models.checkpoint import load_weights
+    from aprior.models.dacno2.predict import bundled_weights
+
+    meta = load_weights(bundled_weights())[1]
+    step = [s for s in meta["lineage"] if s["phase"] == 2][0]
+    here = Path(__file__).resolve().parents[2] / "docs" / "recipes" / "dacno2-issue11"
+    for name, key in (("traindays.txt", "train"), ("valdays.txt", "val")):
+        words = (here / name).read_text().split()
+        days = words[1::2]
+        assert set(words[::2]) == {"--date"} and len(days) == 25
+        assert set(days) <= set(step["days"][key])
+        other = "val" if key == "train" else "train"
+        assert not set(days) & set(step["days"][other])
