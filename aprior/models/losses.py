@@ -174,6 +174,30 @@ def ssim_loss(pred: Tensor, target: Tensor, mask: Tensor | None = None, window: 
     return 1.0 - ssim_per_layer(pred, target, mask, window)
 
 
+def block_detail(x: Tensor, mask: Tensor, factor: int) -> tuple[Tensor, Tensor]:
+    """``x`` minus its mean over ``factor x factor`` blocks of the last two dimensions (over
+    the cells of ``mask``): the spatial detail finer than the block, which a field too
+    smooth across the grid lacks.
+
+    Args:
+        x: ``(..., H, W)``, any unit; masked-out cells may hold NaN.
+        mask: bool, the same shape.
+        factor: block side in cells. Rows and columns past the last whole block are dropped.
+
+    Returns:
+        The detail ``(..., H', W')`` (``H'``, ``W'`` the largest multiples of ``factor``; the
+        unit of ``x``; 0 where masked) and its mask (cells of ``mask`` in blocks that hold
+        at least one of them).
+    """
+    h, w = x.shape[-2] - x.shape[-2] % factor, x.shape[-1] - x.shape[-1] % factor
+    x, mask = x[..., :h, :w], mask[..., :h, :w].bool()
+    xs = torch.where(mask, x, torch.zeros((), dtype=x.dtype, device=x.device))
+    count = avg_pool_xy(mask.to(x.dtype), factor)
+    mean = avg_pool_xy(xs, factor) / count.clamp(min=1e-6)
+    mean = mean.repeat_interleave(factor, -2).repeat_interleave(factor, -1)
+    return torch.where(mask, xs - mean, torch.zeros((), dtype=x.dtype, device=x.device)), mask
+
+
 def masked_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     """Mean squared error over the cells where ``mask`` is True.
 

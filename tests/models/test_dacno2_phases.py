@@ -32,6 +32,7 @@ from aprior.models.dacno2.training import (
     train_settings,
 )
 from aprior.models.engine import TrainSettings
+from aprior.models.losses import avg_pool_xy
 
 TINY = DACNO2Config.preset("tiny")
 PAPER_RECIPE = {"station_profile_top_m": 0.0, "normalise": False}
@@ -330,6 +331,27 @@ def test_shape_term_sees_the_vertical_share_whatever_the_amount(prepared):
     assert "shape_mse_cams" not in parts
     with pytest.raises(ConfigError, match="cams_shape_mse"):
         PhaseConfig(cams_shape_mse=-1.0)
+
+
+def test_detail_term_asks_for_the_contrast_between_neighbouring_cells(prepared):
+    """cams_detail_mse: CAMS scaled as a whole costs (almost) nothing, CAMS smoothed to
+    32 km blocks costs the variance of CAMS's own log detail; the term is divided by its
+    scale and absent at weight 0."""
+    task, b, exact = _phase1_fitting_cams(prepared, "cams_detail_mse", "detail_mse_cams")
+    _, parts = task.loss(Fixed(exact * 3.0), b)
+    assert parts["detail_mse_cams"] == pytest.approx(0.0, abs=1e-6)
+    p = exact.shape[-1] // 16 * 16
+    assert p > 0
+    smooth = exact.clone()
+    block = avg_pool_xy(exact[..., :p, :p].nan_to_num(0.0), 16)
+    smooth[..., :p, :p] = block.repeat_interleave(16, -2).repeat_interleave(16, -1)
+    loss, parts = task.loss(Fixed(smooth), b)
+    assert parts["detail_mse_cams"] > 1e-3
+    _assert_phase1_loss_adds(task, loss, parts, "detail_mse_cams", "detail")
+    _, parts = PhaseTask(1, prepared, TINY).loss(Fixed(smooth), b)
+    assert "detail_mse_cams" not in parts
+    with pytest.raises(ConfigError, match="cams_detail_mse"):
+        PhaseConfig(cams_detail_mse=-1.0)
 
 
 def test_level_normalisation_weighs_each_level_by_its_own_variance(prepared):

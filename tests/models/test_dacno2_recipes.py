@@ -18,7 +18,7 @@ def test_the_issue11_recipes_are_shipped():
     assert {p.stem for p in RECIPES} >= {"r4-1", "r4-2", "r4-3", "m6-1", "m6-2", "m6-3",
                                        "m7-1", "m7-2", "m7-3", "m8-1", "m8-2ctl", "m9-3",
                                        "f1-1", "f1-2", "f1-3", "f2-1", "g1-1", "g1-2",
-                                       "h1-1"}
+                                       "h1-1", "d1-1"}
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
@@ -74,13 +74,15 @@ def test_the_shape_recipe_is_the_fast_one_with_the_shape_term_only():
         assert "cams_shape_mse" not in f.phase
 
 
-def test_the_level_recipe_is_the_fast_one_with_per_level_normalisation_only():
-    """h1-1 is f1-1 with normalise_levels = true and nothing else changed."""
+@pytest.mark.parametrize(("stem", "change"), [("h1-1", {"normalise_levels": True}),
+                                               ("d1-1", {"cams_detail_mse": 1.0})])
+def test_the_eleventh_round_recipes_are_the_fast_one_with_one_change(stem, change):
+    """h1-1 and d1-1 are f1-1 with one [phase] setting changed and nothing else."""
     by_stem = {p.stem: read_config(p) for p in RECIPES}
-    f, h = by_stem["f1-1"], by_stem["h1-1"]
+    f, h = by_stem["f1-1"], by_stem[stem]
     assert dict(f.train) == dict(h.train) and dict(f.data) == dict(h.data)
-    assert dict(h.phase) == {**dict(f.phase), "normalise_levels": True}
-    assert PhaseConfig(**h.phase).normalise_levels and not PhaseConfig(**f.phase).normalise_levels
+    assert dict(h.phase) == {**dict(f.phase), **change}
+    assert not set(change) & set(f.phase)
 
 
 def test_the_shipped_day_lists_are_the_bundled_weights_training_and_validation_days():

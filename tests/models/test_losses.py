@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from aprior.models.losses import C1, C2, avg_pool_xy, l1, masked_mse, ssim_loss, ssim_per_layer
+from aprior.models.losses import (C1, C2, avg_pool_xy, block_detail, l1, masked_mse, ssim_loss,
+                                  ssim_per_layer)
 
 
 def field(b: int = 2, z: int = 3, h: int = 16, w: int = 16, seed: int = 0) -> torch.Tensor:
@@ -169,3 +170,27 @@ def test_avg_pool_xy():
     assert avg_pool_xy(x, 1) is x
     with pytest.raises(ValueError):
         avg_pool_xy(x, 3)
+
+
+def test_block_detail_is_the_departure_from_the_masked_block_mean():
+    """Zero for a field constant in each block; over the kept cells of a block the detail
+    sums to 0; masked cells (NaN) count neither in the mean nor in the result; rows and
+    columns past the last whole block are dropped."""
+    coarse = torch.tensor([[1.0, 5.0], [2.0, 7.0]]).reshape(1, 1, 2, 2)
+    flat = coarse.repeat_interleave(4, -2).repeat_interleave(4, -1)
+    flat = torch.nn.functional.pad(flat, (0, 3, 0, 2), value=99.0)  # (1, 1, 10, 11)
+    ok = torch.ones_like(flat, dtype=torch.bool)
+    det, mask = block_detail(flat, ok, 4)
+    assert det.shape == mask.shape == (1, 1, 8, 8)
+    assert torch.equal(det, torch.zeros_like(det))
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    m = torch.rand(2, 3, 8, 8) > 0.3
+    x[~m] = float("nan")
+    det, mask = block_detail(x, m, 4)
+    assert torch.isfinite(det).all() and torch.equal(mask, m)
+    assert torch.all(det[~m] == 0)
+    sums = avg_pool_xy(torch.where(m, det, 0.0), 4)
+    assert torch.allclose(sums, torch.zeros_like(sums), atol=1e-12)
+    i = torch.nonzero(m[0, 0, :4, :4])[0]
+    block = x[0, 0, :4, :4][m[0, 0, :4, :4]]
+    assert float(det[0, 0, i[0], i[1]]) == pytest.approx(float(x[0, 0, i[0], i[1]] - block.mean()))

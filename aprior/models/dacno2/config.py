@@ -254,6 +254,12 @@ class PhaseConfig:
             (``x_z / (mean_k x_k + log_floor)``, ratio-scaled), so the share of NO2 low
             and high in a column is fitted whatever its amount, in a clean cell as in a
             polluted one (ours, issue 11's tenth round); 0: not used.
+        cams_detail_mse: weight of the MSE, against CAMS at 8 km (phases 1, 2), of the
+            spatial detail of ``log(x + log_floor)``: each level minus its mean over 32 km
+            blocks (4 x 4 CAMS cells), divided by the variance of CAMS's detail. It asks
+            for CAMS's contrasts between neighbouring cells, relative ones, so a clean
+            cell beside a source must stay clean (ours, issue 11's eleventh round, for a
+            field too smooth across the grid); 0: not used.
         station_profile_top_m: the station term of phases 2 and 3 fits every level up to
             this height (m) at the station cells, the station value carried up with the
             CAMS field's own local vertical shape (``station x cams_z / cams_0``, ratio-
@@ -296,11 +302,12 @@ class PhaseConfig:
     frozen_log_mse: float = 0.0
     log_floor: float = 0.5
     cams_shape_mse: float = 0.0
+    cams_detail_mse: float = 0.0
     phase3_eval_layers: bool = True
 
     def __post_init__(self) -> None:
         for name in ("cams_mse", "cams_ssim", "stations", "frozen_ssim", "cams_log_mse",
-                     "frozen_log_mse", "cams_shape_mse"):
+                     "frozen_log_mse", "cams_shape_mse", "cams_detail_mse"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
                 raise ConfigError(f"[phase] {name} must be a number >= 0, got {v!r}")

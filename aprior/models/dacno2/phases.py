@@ -46,13 +46,15 @@ from aprior.models.dacno2.dataset import PatchDataset
 from aprior.models.dacno2.model import DACNO2, INPUT_KEYS
 from aprior.models.dacno2.predict import MODEL_NAME, weights_file
 from aprior.models.dacno2.prepare import Prepared
-from aprior.models.losses import avg_pool_xy, masked_mse, ssim_per_layer
+from aprior.models.losses import avg_pool_xy, block_detail, masked_mse, ssim_per_layer
 
 log = logging.getLogger(__name__)
 
 PHASES = (1, 2, 3)
 #: 2 km cells per 8 km CAMS cell side
 CAMS_FACTOR = 4
+#: 8 km CAMS cells per block side of ``cams_detail_mse`` (32 km blocks)
+DETAIL_BLOCK = 4
 
 
 @dataclass(frozen=True)
@@ -319,6 +321,12 @@ class PhaseTask:
                 smse = self.shape_mse(pooled, batch["cams"], mask)
                 total = total + o.cams_shape_mse * smse / scales["shape"]
                 parts["shape_mse_cams"] = float(smse.detach())
+            if o.cams_detail_mse > 0:
+                (dp, ok), (dt, _) = (block_detail(v, mask, DETAIL_BLOCK)
+                                     for v in self.logs(pooled, batch["cams"]))
+                dmse = masked_mse(dp, dt, ok)
+                total = total + o.cams_detail_mse * dmse / scales["detail"]
+                parts["detail_mse_cams"] = float(dmse.detach())
         if self.phase in (2, 3):
             st = self.station_mse(pred, batch)
             total = total + o.stations * st / scales["stations"]
@@ -389,12 +397,12 @@ class PhaseTask:
         ``max_days`` of) the training days; computed once. With ``normalise_levels`` the
         CAMS and log variances are ``(Z,)`` lists, one per level."""
         if self._scales is None:
-            self._scales = {"cams": 1.0, "stations": 1.0, "log": 1.0, "shape": 1.0}
+            self._scales = {"cams": 1.0, "stations": 1.0, "log": 1.0, "shape": 1.0, "detail": 1.0}
             if self.options.normalise:
                 p = self.prepared
                 days = self.train_days[:: max(1, len(self.train_days) // max_days)][:max_days]
                 use = np.isin(p.station_cells, self.fit_cells)
-                cams, st, logs, shapes = [], [], [], []
+                cams, st, logs, shapes, details = [], [], [], [], []
                 floor = self.options.log_floor
                 for d in days:
                     arr = p.day(d)
@@ -403,10 +411,13 @@ class PhaseTask:
                     c = np.clip(c, 0, None)
                     logs.append(np.log(c + floor).reshape(len(c), -1))
                     shapes.append(np.ravel(vertical_shape(c, floor, axis=0)))
+                    lc = torch.from_numpy(np.log(c + floor))
+                    det, ok = block_detail(lc, torch.isfinite(lc), DETAIL_BLOCK)
+                    details.append(det[ok].numpy())
                     st.append(np.asarray(arr.stations)[use])
                 levels = self.options.normalise_levels
                 for key, vals in (("cams", cams), ("stations", st), ("log", logs),
-                                  ("shape", shapes)):
+                                  ("shape", shapes), ("detail", details)):
                     by_level = levels and key in ("cams", "log")
                     if not vals:
                         v = np.float64(np.nan)
