@@ -155,7 +155,7 @@ def test_station_term_carries_the_station_up_with_the_cams_shape(prepared):
     assert parts["mse_stations"] == pytest.approx(0.0, abs=1e-6)
     assert PhaseTask(2, prepared, TINY, predecessor=_fake_predecessor(prepared, 1),
                      options=PhaseConfig(**PAPER_RECIPE)).loss_scales() == {
-                         "cams": 1.0, "stations": 1.0, "log": 1.0, "shape": 1.0}
+                         "cams": 1.0, "stations": 1.0, "log": 1.0, "shape": 1.0, "detail": 1.0}
     with pytest.raises(ConfigError, match="station_profile_top_m"):
         PhaseConfig(station_profile_top_m=-1.0)
 
