@@ -392,8 +392,8 @@ class PhaseTask:
     def loss_scales(self, max_days: int = 16) -> dict[str, float]:
         """The variances the MSE terms are divided by (1 each without ``normalise``): of
         the ratio-scaled CAMS targets over all levels, of their ``log(x + log_floor)`` (for
-        the log-space terms), of their vertical shape (``cams_shape_mse``), and of the
-        training stations' values, over (up to
+        the log-space terms), of their vertical shape (``cams_shape_mse``), of the 32 km
+        detail of that log (``cams_detail_mse``), and of the training stations' values, over (up to
         ``max_days`` of) the training days; computed once. With ``normalise_levels`` the
         CAMS and log variances are ``(Z,)`` lists, one per level."""
         if self._scales is None:
@@ -409,9 +409,10 @@ class PhaseTask:
                     c = p.ratios.apply(arr.cams, axis=0)  # (Z, h, w)
                     cams.append(c.reshape(len(c), -1))
                     c = np.clip(c, 0, None)
-                    logs.append(np.log(c + floor).reshape(len(c), -1))
+                    lc = np.log(c + floor)
+                    logs.append(lc.reshape(len(c), -1))
                     shapes.append(np.ravel(vertical_shape(c, floor, axis=0)))
-                    lc = torch.from_numpy(np.log(c + floor))
+                    lc = torch.from_numpy(lc)
                     det, ok = block_detail(lc, torch.isfinite(lc), DETAIL_BLOCK)
                     details.append(det[ok].numpy())
                     st.append(np.asarray(arr.stations)[use])
