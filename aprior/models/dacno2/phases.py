@@ -312,8 +312,9 @@ class PhaseTask:
             total = (total + o.cams_mse * self.normalised(mse, pooled, batch["cams"], mask, "cams")
                      + o.cams_ssim * (1.0 - ssim))
             parts.update(mse_cams=float(mse.detach()), ssim_cams=float(ssim.detach()))
+            logs = (self.logs(pooled, batch["cams"])
+                    if o.cams_log_mse > 0 or o.cams_detail_mse > 0 else None)
             if o.cams_log_mse > 0:
-                logs = self.logs(pooled, batch["cams"])
                 lmse = masked_mse(*logs, mask)
                 total = total + o.cams_log_mse * self.normalised(lmse, *logs, mask, "log")
                 parts["log_mse_cams"] = float(lmse.detach())
@@ -322,8 +323,7 @@ class PhaseTask:
                 total = total + o.cams_shape_mse * smse / scales["shape"]
                 parts["shape_mse_cams"] = float(smse.detach())
             if o.cams_detail_mse > 0:
-                (dp, ok), (dt, _) = (block_detail(v, mask, DETAIL_BLOCK)
-                                     for v in self.logs(pooled, batch["cams"]))
+                (dp, ok), (dt, _) = (block_detail(v, mask, DETAIL_BLOCK) for v in logs)
                 dmse = masked_mse(dp, dt, ok)
                 total = total + o.cams_detail_mse * dmse / scales["detail"]
                 parts["detail_mse_cams"] = float(dmse.detach())
