@@ -276,6 +276,50 @@ def test_normalised_inputs_have_zero_mean_unit_std_over_the_training_days(prepar
     assert met3d_names([1000.0])[-1] == "z@1000"
 
 
+def test_log_inputs_are_emission_channels_in_channel_order():
+    spec = DataSpec(patch=64, log_inputs=["population", "emissions"])
+    assert spec.log_inputs == ("emissions", "population")
+    assert DataSpec.from_dict(spec.to_dict()) == spec
+    assert spec.to_dict()["log_inputs"] == ["emissions", "population"]
+    assert "log_inputs" not in SPEC.to_dict()  # older caches' and weights' identity unchanged
+    for bad in (["ozone"], "emissions"):
+        with pytest.raises(ConfigError, match="log_inputs must list emission channels"):
+            DataSpec(log_inputs=bad)
+
+
+@pytest.fixture(scope="module")
+def prepared_log(catalog, tmp_path_factory) -> Prepared:
+    spec = DataSpec(patch=64, log_inputs=("emissions", "population"))
+    return prepare(catalog, spec, tmp_path_factory.mktemp("dacno2_cache_log") / "cache")
+
+
+def test_log_inputs_resolve_clean_air_and_keep_the_rest(prepared_log, prepared, catalog):
+    st = prepared_log.static()
+    lin = Normaliser(prepared.stats, prepared.spec.pressure_levels_hpa).emis(st.emis)
+    spec = prepared_log.spec
+    log_ = Normaliser(prepared_log.stats, spec.pressure_levels_hpa, spec.log_inputs).emis(st.emis)
+    for c in (0, 2):  # emissions, population: z-scores of the log-scaled layer, same order
+        z = log_[c].astype(np.float64).ravel()
+        assert abs(z.mean()) < 2e-3 and abs(z.std() - 1.0) < 2e-3
+        raw = st.emis[c].ravel()
+        order = np.argsort(raw, kind="stable")
+        assert np.all(np.diff(z[order]) >= -1e-5)  # monotonic in the raw value
+        low = raw <= np.median(raw)  # the cleaner half of the cells is spread wider
+        assert z[low].std() > 2 * lin[c].ravel()[low].std()
+        assert z.max() < lin[c].max()  # the tail is bounded
+    np.testing.assert_array_equal(log_[[1, 3]], lin[[1, 3]])  # roads, night light as before
+    assert "log1p:emissions" in prepared_log.stats.names
+    assert "log1p:roads" not in prepared_log.stats.names
+    a, b = prepared.day(DAYS[1]), prepared_log.day(DAYS[1])  # the prepared files are the same
+    np.testing.assert_array_equal(a.met3d, b.met3d)
+    np.testing.assert_array_equal(a.cams, b.cams)
+    day = prepared_log.val_dates[0]  # generation normalises as training did
+    built = build_inputs(catalog, day, spec, prepared_log.grid, prepared_log.stats)
+    assert torch.equal(built[0]["emis"], PatchDataset(prepared_log, [day])[0]["emis"])
+    with pytest.raises(ConfigError, match="lack log1p:emissions"):
+        Normaliser(prepared.stats, spec.pressure_levels_hpa, spec.log_inputs)
+
+
 def test_cams_target_times_ratio_is_the_cams_target(prepared, catalog):
     day = prepared.test_dates[0]
     ds = PatchDataset(prepared, [day], stations="none")

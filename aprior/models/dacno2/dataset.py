@@ -45,6 +45,8 @@ from aprior.models.dacno2.inputs import (
     EMIS_CHANNELS,
     InputReader,
     StaticArrays,
+    log_name,
+    log_scaled,
     read_meteorology,
     read_static,
 )
@@ -62,9 +64,11 @@ class Normaliser:
     Args:
         stats: the training statistics (names as written by :func:`prepare`).
         levels_hpa: the ERA5 pressure levels of ``met3d``.
+        log_inputs: the emission channels z-scored on a log scale (``DataSpec.log_inputs``).
     """
 
-    def __init__(self, stats: ZScoreStats, levels_hpa: Sequence[float]) -> None:
+    def __init__(self, stats: ZScoreStats, levels_hpa: Sequence[float],
+                 log_inputs: Sequence[str] = ()) -> None:
         index = {n: i for i, n in enumerate(stats.names)}
 
         def ms(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -81,6 +85,8 @@ class Normaliser:
         n_lev = len(levels_hpa)
         self.m3, self.s3 = m3.reshape(-1, n_lev), s3.reshape(-1, n_lev)
         self.me, self.se = ms(EMIS_CHANNELS)
+        raw_mean = dict(zip(stats.names, stats.mean, strict=True))
+        self.log = {EMIS_CHANNELS.index(n): (raw_mean[n], *ms((log_name(n),))) for n in log_inputs}
         (self.mz,), (self.sz,) = ms(("elevation",))
         (self.mf,), (self.sf,) = ms(("flights",))
 
@@ -93,8 +99,11 @@ class Normaliser:
         return (x - self.m3[:, :, None, None]) / self.s3[:, :, None, None]
 
     def emis(self, x: np.ndarray) -> np.ndarray:
-        """``(4, y, x)`` -> z-scores."""
-        return (x - self.me[:, None, None]) / self.se[:, None, None]
+        """``(4, y, x)`` -> z-scores (of :func:`log_scaled` values for ``log_inputs``)."""
+        out = (x - self.me[:, None, None]) / self.se[:, None, None]
+        for c, (raw_mean, (m,), (s,)) in self.log.items():
+            out[c] = (log_scaled(x[c], raw_mean) - m) / s
+        return out
 
     def geo(self, x: np.ndarray) -> np.ndarray:
         """``(6, y, x)``: elevation z-scored, land cover unchanged."""
@@ -172,7 +181,8 @@ class PatchDataset(torch.utils.data.Dataset):
 
     def _normaliser(self) -> Normaliser:
         if self._norm is None:
-            self._norm = Normaliser(self.prepared.stats, self.prepared.spec.pressure_levels_hpa)
+            spec = self.prepared.spec
+            self._norm = Normaliser(self.prepared.stats, spec.pressure_levels_hpa, spec.log_inputs)
         return self._norm
 
     def _static_arrays(self) -> dict[str, np.ndarray]:
@@ -252,7 +262,7 @@ def build_inputs(catalog: DataCatalog, date: dt.date | str, spec: DataSpec, grid
     """
     day = as_date(date)
     _, _, grid16 = grid_family(grid)
-    norm = Normaliser(stats, spec.pressure_levels_hpa)
+    norm = Normaliser(stats, spec.pressure_levels_hpa, spec.log_inputs)
     met2d, met3d = read_meteorology(catalog, day, grid16, spec.pressure_levels_hpa)
     reader = _cached(_READERS, (str(catalog.root), catalog.flights, grid, spec.variant),
                      lambda: InputReader(catalog, grid, variant=spec.variant,

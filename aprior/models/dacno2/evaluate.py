@@ -76,7 +76,7 @@ class _Inputs:
 
     def items(self, trained: TrainedModel, day: dt.date, arrays) -> list[dict[str, torch.Tensor]]:
         spec = trained.spec
-        norm = Normaliser(trained.stats, spec.pressure_levels_hpa)
+        norm = Normaliser(trained.stats, spec.pressure_levels_hpa, spec.log_inputs)
         key = trained.sha256
         if key not in self._static:
             st = self.prepared.static()

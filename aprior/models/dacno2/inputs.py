@@ -50,6 +50,7 @@ from aprior.inputs.stations import (
     daily_means,
     grid_stations,
     select_stations,
+    split_stations,
     window_means,
 )
 from aprior.inputs.temporal import day_of_week_features, read_flights
@@ -62,6 +63,38 @@ VARIANTS = ("s5p", "daily")
 EMIS_CHANNELS = ("emissions", "roads", "population", "nightlight")
 GEO_CHANNELS = ("elevation", *(f"landcover_{c}" for c in LANDCOVER_CLASSES))
 TEMPORAL_CHANNELS = ("dow_sin", "dow_cos", "flights")
+#: an emission channel named in ``DataSpec.log_inputs`` is z-scored as ``log1p(x / (LOG_SCALE *
+#: m))``, ``m`` its raw mean over the training region; its statistic is named ``log1p:<name>``
+LOG_SCALE = 0.1
+
+
+def log_name(name: str) -> str:
+    """The z-score name of the log-scaled emission channel ``name``."""
+    return f"log1p:{name}"
+
+
+def log_scaled(x: np.ndarray, raw_mean: float) -> np.ndarray:
+    """``log1p(x / (LOG_SCALE * raw_mean))`` of a non-negative layer ``(..., y, x)``, float32.
+
+    The emission layers are heavy-tailed: z-scored as they are, half of the demo region's cells
+    lie within 0.2 standard deviations of each other while point sources reach 30, so the
+    network sees almost the same input over all clean air. Log-scaled, the low end is resolved
+    (interquartile range about 0.8 standard deviations) and the tail is bounded (about 5).
+    """
+    scale = LOG_SCALE * raw_mean if raw_mean > 0 else 1.0
+    return np.log1p(np.maximum(x, 0.0) / scale).astype(np.float32)
+
+
+def fit_static(fitter, static: StaticArrays, log_inputs: Sequence[str] = ()) -> None:
+    """Feed the z-scored static channels of the training region to ``fitter`` (a
+    :class:`~aprior.models.normalisation.ZScoreFitter`): the emission layers (and the
+    :func:`log_scaled` ones of ``log_inputs``, as :func:`log_name`) and the elevation."""
+    for c, name in enumerate(EMIS_CHANNELS):
+        fitter.update_values(name, static.emis[c])
+        if name in log_inputs:
+            raw_mean = float(np.nanmean(static.emis[c], dtype=np.float64))
+            fitter.update_values(log_name(name), log_scaled(static.emis[c], raw_mean))
+    fitter.update_values("elevation", static.geo[0])
 
 
 def cams_mode(variant: str) -> str:
@@ -242,6 +275,18 @@ class InputReader:
         """Sorted flat 2 km cell indices with stations in any of ``years``."""
         cells = [g.cells for y in years if (g := self.station_year(y)) is not None]
         return np.unique(np.concatenate(cells)) if cells else np.zeros(0, dtype=np.int64)
+
+    def station_split(self, years: Sequence[int], eval_fraction: float,
+                      seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(all, train, eval) station cells of ``years``; the split hashes each cell's
+        location, so a cell is on the same side in every year."""
+        train, evl = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        for g in filter(None, (self.station_year(y) for y in years)):
+            t, e = split_stations(g, eval_fraction, seed)
+            train.append(t)
+            evl.append(e)
+        return (self.station_cells(years), np.unique(np.concatenate(train)),
+                np.unique(np.concatenate(evl)))
 
     def stations(self, date: dt.date, cells: np.ndarray) -> np.ndarray:
         """``(m,)`` float32 station values of ``date`` at ``cells`` (NaN where none)."""

@@ -47,7 +47,6 @@ from aprior.inputs.era5 import (
     PRESSURE_LEVEL_VARIABLES,
     SINGLE_LEVEL_VARIABLES,
 )
-from aprior.inputs.stations import split_stations
 from aprior.models.dacno2.catalog import DataCatalog, as_date, grid_to_dict, same_identity
 from aprior.models.dacno2.inputs import (
     EMIS_CHANNELS,
@@ -57,6 +56,7 @@ from aprior.models.dacno2.inputs import (
     DayArrays,
     InputReader,
     StaticArrays,
+    fit_static,
     read_static,
 )
 from aprior.models.dacno2.targets import LayerMeans, LayerRatios
@@ -92,6 +92,9 @@ class DataSpec:
         exclude_dates: days left out of every split and not prepared, whatever their year:
             for example the orbit days of a closed-loop test world, so that no phase trains
             or validates on them (dates or ``YYYY-MM-DD`` strings; stored sorted).
+        log_inputs: emission channels (of ``EMIS_CHANNELS``) z-scored on a log scale
+            (:func:`~aprior.models.dacno2.inputs.log_scaled`); the paper z-scores them as
+            they are. The prepared files are the same either way.
     """
 
     variant: str = "s5p"
@@ -105,9 +108,15 @@ class DataSpec:
     seed: int = 0
     pressure_levels_hpa: tuple[float, ...] = tuple(DEFAULT_PRESSURE_LEVELS_HPA)
     exclude_dates: tuple[dt.date, ...] = ()
+    log_inputs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        unknown = sorted(set(self.log_inputs) - set(EMIS_CHANNELS))
+        if unknown or isinstance(self.log_inputs, str):
+            raise ConfigError(f"log_inputs must list emission channels ({', '.join(EMIS_CHANNELS)}), "
+                              f"got {self.log_inputs!r}")
+        set_(self, "log_inputs", tuple(c for c in EMIS_CHANNELS if c in self.log_inputs))
         try:
             set_(self, "exclude_dates", tuple(sorted({as_date(d) for d in self.exclude_dates or ()})))
         except (TypeError, ValueError) as exc:
@@ -150,12 +159,12 @@ class DataSpec:
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        for k in ("levels_m", "pressure_levels_hpa", "stride", "train_years"):
+        for k in ("levels_m", "pressure_levels_hpa", "stride", "train_years", "log_inputs"):
             out[k] = None if out[k] is None else list(out[k])
-        if self.exclude_dates:
-            out["exclude_dates"] = [d.isoformat() for d in self.exclude_dates]
-        else:  # absent when empty: caches prepared before the field existed stay valid
-            out.pop("exclude_dates")
+        out["exclude_dates"] = [d.isoformat() for d in self.exclude_dates]
+        for k in ("exclude_dates", "log_inputs"):  # absent when empty: caches and weights
+            if not out[k]:                          # made before these fields stay valid
+                del out[k]
         return out
 
     @classmethod
@@ -367,21 +376,6 @@ def _cache_state(root: Path, identity: dict, overwrite: bool) -> str:
     return "fresh"
 
 
-def _station_split(reader: InputReader, years: Sequence[int],
-                   spec: DataSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(all, train, eval) cells; the split hashes each cell's location, so a cell is on the
-    same side in every year."""
-    cells = reader.station_cells(years)
-    train, evl = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    for y in years:
-        g = reader.station_year(y)
-        if g is not None:
-            t, e = split_stations(g, spec.eval_station_fraction, spec.seed)
-            train.append(t)
-            evl.append(e)
-    return cells, np.unique(np.concatenate(train)), np.unique(np.concatenate(evl))
-
-
 def prepare(catalog: DataCatalog, spec: DataSpec, cache_dir: str | os.PathLike[str], *,
             dates: Iterable[dt.date | str] | None = None, progress: Progress | None = None,
             overwrite: bool = False) -> Prepared:
@@ -422,7 +416,8 @@ def prepare(catalog: DataCatalog, spec: DataSpec, cache_dir: str | os.PathLike[s
     (root / "days").mkdir(exist_ok=True)
     reader = InputReader(catalog, catalog.grid, variant=spec.variant, levels_m=spec.levels_m,
                          levels_hpa=spec.pressure_levels_hpa)
-    cells, train_cells, eval_cells = _station_split(reader, sorted({d.year for d in days}), spec)
+    cells, train_cells, eval_cells = reader.station_split(sorted({d.year for d in days}),
+                                                          spec.eval_station_fraction, spec.seed)
     if state == "resume" and (root / "static.npz").is_file():
         z = _load_npz(root / "static.npz")
         static = StaticArrays(z["emis"], z["geo"])
@@ -452,9 +447,7 @@ def prepare(catalog: DataCatalog, spec: DataSpec, cache_dir: str | os.PathLike[s
             means.update(arrays.cams)
         if progress is not None:
             progress("prepare", k + 1, len(days))
-    for c, name in enumerate(EMIS_CHANNELS):
-        fitter.update_values(name, static.emis[c])
-    fitter.update_values("elevation", static.geo[0])
+    fit_static(fitter, static, spec.log_inputs)
     try:
         ratios = means.ratios()
     except ValueError as exc:
