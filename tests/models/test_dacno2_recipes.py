@@ -18,7 +18,7 @@ def test_the_issue11_recipes_are_shipped():
     assert {p.stem for p in RECIPES} >= {"r4-1", "r4-2", "r4-3", "m6-1", "m6-2", "m6-3",
                                        "m7-1", "m7-2", "m7-3", "m8-1", "m8-2ctl", "m9-3",
                                        "f1-1", "f1-2", "f1-3", "f2-1", "g1-1", "g1-2",
-                                       "h1-1", "d1-1", "l1-1"}
+                                       "h1-1", "d1-1", "l1-1", "n1-1"}
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
@@ -94,6 +94,17 @@ def test_the_twelfth_round_recipe_is_the_fast_one_with_log_inputs_only():
                                                            "nightlight"]}
     assert DataSpec.from_dict({**DataSpec().to_dict(), **g.data}).log_inputs == (
         "emissions", "roads", "population", "nightlight")
+
+
+def test_the_dropout_recipe_is_the_fast_one_without_dropout_only():
+    """n1-1 is f1-1 with [model] dropout = 0 and nothing else (the medium preset has 0.1)."""
+    from aprior.models.dacno2.config import DACNO2Config
+
+    by_stem = {p.stem: read_config(p) for p in RECIPES}
+    f, n = by_stem["f1-1"], by_stem["n1-1"]
+    assert dict(f.train) == dict(n.train) and dict(f.phase) == dict(n.phase)
+    assert dict(f.data) == dict(n.data) and not f.model and dict(n.model) == {"dropout": 0.0}
+    assert DACNO2Config.preset("medium").dropout == 0.1
 
 
 def test_the_shipped_day_lists_are_the_bundled_weights_training_and_validation_days():
