@@ -281,7 +281,9 @@ class InputReader:
         """(all, train, eval) station cells of ``years``; the split hashes each cell's
         location, so a cell is on the same side in every year."""
         train, evl = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-        for g in filter(None, (self.station_year(y) for y in years)):
+        for g in (self.station_year(y) for y in years):
+            if g is None:
+                continue
             t, e = split_stations(g, eval_fraction, seed)
             train.append(t)
             evl.append(e)
