@@ -227,6 +227,10 @@ class ZScoreFitter:
         self._mean[name] = ma + delta * nb / n
         self._m2[name] = m2a + m2b + delta * delta * na * nb / n
 
+    def mean(self, name: str) -> float:
+        """The running mean of ``name`` so far (what :meth:`result` will report)."""
+        return self._mean[name]
+
     def result(self) -> ZScoreStats:
         names, means, stds, counts = [], [], [], []
         for name, n in self._n.items():

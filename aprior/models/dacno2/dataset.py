@@ -85,8 +85,8 @@ class Normaliser:
         n_lev = len(levels_hpa)
         self.m3, self.s3 = m3.reshape(-1, n_lev), s3.reshape(-1, n_lev)
         self.me, self.se = ms(EMIS_CHANNELS)
-        raw_mean = dict(zip(stats.names, stats.mean, strict=True))
-        self.log = {EMIS_CHANNELS.index(n): (raw_mean[n], *ms((log_name(n),))) for n in log_inputs}
+        self.log = {EMIS_CHANNELS.index(n): (stats.mean[index[n]], *ms((log_name(n),)))
+                    for n in log_inputs}
         (self.mz,), (self.sz,) = ms(("elevation",))
         (self.mf,), (self.sf,) = ms(("flights",))
 

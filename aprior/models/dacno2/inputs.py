@@ -91,9 +91,8 @@ def fit_static(fitter, static: StaticArrays, log_inputs: Sequence[str] = ()) -> 
     :func:`log_scaled` ones of ``log_inputs``, as :func:`log_name`) and the elevation."""
     for c, name in enumerate(EMIS_CHANNELS):
         fitter.update_values(name, static.emis[c])
-        if name in log_inputs:
-            raw_mean = float(np.nanmean(static.emis[c], dtype=np.float64))
-            fitter.update_values(log_name(name), log_scaled(static.emis[c], raw_mean))
+        if name in log_inputs:  # scaled by the raw mean the statistics will hold
+            fitter.update_values(log_name(name), log_scaled(static.emis[c], fitter.mean(name)))
     fitter.update_values("elevation", static.geo[0])
 
 
