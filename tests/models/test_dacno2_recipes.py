@@ -18,7 +18,7 @@ def test_the_issue11_recipes_are_shipped():
     assert {p.stem for p in RECIPES} >= {"r4-1", "r4-2", "r4-3", "m6-1", "m6-2", "m6-3",
                                        "m7-1", "m7-2", "m7-3", "m8-1", "m8-2ctl", "m9-3",
                                        "f1-1", "f1-2", "f1-3", "f2-1", "g1-1", "g1-2",
-                                       "h1-1", "d1-1", "l1-1", "n1-1"}
+                                       "h1-1", "d1-1", "l1-1", "n1-1", "nf-1", "nf-2", "nf-3"}
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
@@ -105,6 +105,19 @@ def test_the_dropout_recipe_is_the_fast_one_without_dropout_only():
     assert dict(f.train) == dict(n.train) and dict(f.phase) == dict(n.phase)
     assert dict(f.data) == dict(n.data) and not f.model and dict(n.model) == {"dropout": 0.0}
     assert DACNO2Config.preset("medium").dropout == 0.1
+
+
+def test_the_thirteenth_round_is_the_fast_recipe_without_dropout_at_its_epoch_budgets():
+    """nf-1..3 are f1-1..3 with dropout 0 (phase 1's [model]; phases 2 and 3 inherit it), f1's
+    epochs as run (30 / 6 / 4) and looser time guards, and nothing else changed."""
+    by_stem = {p.stem: read_config(p) for p in RECIPES}
+    for k, epochs in ((1, 30), (2, 6), (3, 4)):
+        f, n = by_stem[f"f1-{k}"], by_stem[f"nf-{k}"]
+        assert dict(f.phase) == dict(n.phase) and dict(f.data) == dict(n.data)
+        changed = {key for key in {*f.train, *n.train} if f.train.get(key) != n.train.get(key)}
+        assert changed <= {"epochs", "time_limit_s"}
+        assert n.train["epochs"] == epochs and n.train["time_limit_s"] > f.train["time_limit_s"]
+        assert dict(n.model) == ({"dropout": 0.0} if k == 1 else {})
 
 
 def test_the_shipped_day_lists_are_the_bundled_weights_training_and_validation_days():
