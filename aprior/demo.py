@@ -151,7 +151,8 @@ def run_demo(config: DemoConfig = DemoConfig(), progress: Progress | None = None
         result = compare(reprocessed["dacno2"], tmp / "report", ccfg, against=reprocessed["cams"],
                          truth=[truth_dir] if truth_dir.is_dir() else None)
         seconds["compare"] = time.perf_counter() - t0
-        loop = _closed_loop_line(orbits, reprocessed, truth_dir, days, used)
+        loop = _closed_loop_line(orbits, reprocessed, truth_dir, days, used,
+                                 [day for day in days for _ in by_day[day]])
         say(4, STEPS, "done")
 
         _relocate_provenance(tmp, out)
@@ -183,15 +184,15 @@ def _relocate_provenance(tmp: Path, out: Path) -> None:
 
 
 def _closed_loop_line(orbits: list[Path], reprocessed: dict[str, list[Path]], truth_dir: Path,
-                      days: list[str], used: set[str]) -> list[str]:
+                      days: list[str], used: set[str], orbit_days: list[str]) -> list[str]:
     """MARE of the retrieved column against the true one, per a-priori (``aprior evaluate
     --closed-loop`` gives the full table), and whether the days were held out."""
     from aprior.models.dacno2.closed_loop import file_scores
 
     if not truth_dir.is_dir():
         return []
-    rows, n = file_scores(orbits, {"CAMS-like": reprocessed["cams"], "DACNO2-S5P": reprocessed["dacno2"]},
-                          truth_dir)
+    rows, n, diffs = file_scores(orbits, {"CAMS-like": reprocessed["cams"], "DACNO2-S5P": reprocessed["dacno2"]},
+                                 truth_dir, days=orbit_days)
     get = {(r["apriori"], r["subset"]): r for r in rows}
     parts = [f"{name} {get[(name, 'all')]['mare_pct']:.1f} % (polluted tercile "
              f"{get[(name, 'polluted')]['mare_pct']:.1f} %)" for name in ("TM5", "CAMS-like", "DACNO2-S5P")]
@@ -203,4 +204,6 @@ def _closed_loop_line(orbits: list[Path], reprocessed: dict[str, list[Path]], tr
             + " of the weights")
     return [f"closed loop, MARE of the column against the SYNTHETIC truth ({n} pixels, {len(orbits)} "
             f"orbit(s) on {len(days)} day(s), months {', '.join(map(str, months))}; {held}): "
-            + ", ".join(parts)]
+            + ", ".join(parts)
+            + "".join(f"; DACNO2-S5P below CAMS-like on {d['days_better']} of {d['n_days']} day(s)"
+                      for d in diffs if d["apriori"] == "DACNO2-S5P" and d["subset"] == "all")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import h5py
 import pytest
 import typer
@@ -42,6 +44,8 @@ def test_demo_runs_end_to_end_and_writes_the_report(demo_run):
     loop = [ln for ln in lines if ln.startswith("closed loop")]
     assert len(loop) == 1 and "4 orbit(s) on 4 day(s), months 1, 4, 7, 10" in loop[0]
     assert "all held out" in loop[0]  # none is a training or validation day of the bundled weights
+    wins = re.search(r"DACNO2-S5P below CAMS-like on (\d) of (\d) day\(s\)", loop[0])
+    assert wins and int(wins.group(1)) <= int(wins.group(2)) == 4
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".run.")]  # no temp dir left
 
 

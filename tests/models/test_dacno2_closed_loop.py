@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 
 from aprior.errors import InputFileError
 from aprior.models.dacno2.closed_loop import (
+    MIN_DAYS_INTERVAL,
     closed_loop,
+    differences,
     held_out,
     score_table,
     trained_days,
@@ -74,6 +76,49 @@ def test_score_table_terciles_and_scores():
     assert get[("x", "clean")]["n"] == 2 and edges[0] < edges[1]
 
 
+def _two_priors(n_days: int, shift: float, noise: float, seed: int = 1):
+    """Pixels of ``n_days`` days: a reference with relative error 0.10 and an a-priori whose
+    error is the reference's plus ``shift`` plus a day-level error of sd ``noise``."""
+    rng = np.random.default_rng(seed)
+    day = np.repeat(np.arange(n_days), 200)
+    t = rng.uniform(1.0, 10.0, day.size)
+    per_day = shift + noise * rng.standard_normal(n_days)
+    return {"ref": t * 1.10, "x": t * (1.10 + per_day[day])}, t, day
+
+
+def test_differences_are_paired_mare_gaps_with_day_block_intervals():
+    cols, t, day = _two_priors(25, shift=-0.02, noise=0.005)
+    rows, edges = score_table(cols, t)
+    get = {(r["apriori"], r["subset"]): r for r in rows}
+    d = {r["subset"]: r for r in differences(cols, t, day, edges, reference="ref")}
+    assert set(d) == {"all", "clean", "middle", "polluted"}
+    assert d["all"]["mare_diff"] == pytest.approx(get[("x", "all")]["mare_pct"]
+                                                  - get[("ref", "all")]["mare_pct"])
+    assert d["all"]["mare_diff"] == pytest.approx(-2.0, abs=0.5)
+    # a clear gain: the interval excludes zero, every day agrees, the sign test is small
+    assert d["all"]["ci_low"] < d["all"]["mare_diff"] < d["all"]["ci_high"] < 0
+    assert d["all"]["days_better"] == d["all"]["n_days"] == 25 and d["all"]["sign_p"] < 1e-6
+
+
+def test_differences_interval_spans_zero_when_days_disagree():
+    """No gain on average but a large error from day to day: the interval covers zero and is
+    wide, though 200 pixels a day would make a pixel-level interval look narrow."""
+    cols, t, day = _two_priors(30, shift=0.0, noise=0.03)
+    _, edges = score_table(cols, t)
+    d = {r["subset"]: r for r in differences(cols, t, day, edges, reference="ref")}["all"]
+    assert d["ci_low"] < 0 < d["ci_high"] and d["ci_high"] - d["ci_low"] > 1.0
+    assert 0 < d["days_better"] < d["n_days"] and d["sign_p"] > 0.05
+    # the interval is reproducible (seeded) and depends on the days, not on pixel order
+    again = {r["subset"]: r for r in differences(cols, t, day, edges, reference="ref")}["all"]
+    assert (again["ci_low"], again["ci_high"]) == (d["ci_low"], d["ci_high"])
+
+
+def test_differences_without_the_reference_are_empty():
+    cols, t, day = _two_priors(3, shift=0.0, noise=0.01)
+    _, edges = score_table(cols, t)
+    assert differences(cols, t, day, edges, reference="CAMS-like") == []
+
+
 def test_closed_loop_closes_and_ranks(s5p_world, phase1, tmp_path):
     result = closed_loop(s5p_world, {"phase1": phase1}, device="cpu")
     get = {(r["apriori"], r["subset"]): r for r in result["rows"]}
@@ -116,7 +161,19 @@ def test_closed_loop_closes_and_ranks(s5p_world, phase1, tmp_path):
     assert 0.0 < shape["DACNO2 phase 1"]["share_0_500m"] < 1.0
     paths = write_closed_loop(result, tmp_path)
     assert {p.name for p in paths} == {"closed_loop.csv", "closed_loop_shape.csv", "closed_loop.json",
-                                        "closed_loop.txt", "closed_loop.png"}
+                                        "closed_loop.txt", "closed_loop.png",
+                                        "closed_loop_differences.csv"}
+    diffs = {(d["apriori"], d["subset"]): d for d in result["differences"]}
+    assert ("CAMS-like", "all") not in diffs and ("TM5", "all") in diffs
+    # the truth itself is closer than CAMS-like on every day of the loop; this tiny world has
+    # too few days for an interval
+    t2 = diffs[("truth 2 km", "all")]
+    assert t2["mare_diff"] < 0 and t2["days_better"] == t2["n_days"]
+    assert 1 <= t2["n_days"] <= len(result["days"])
+    assert t2["n_days"] < MIN_DAYS_INTERVAL and math.isnan(t2["ci_low"])
+    assert t2["mare_diff"] == pytest.approx(get[("truth 2 km", "all")]["mare_pct"]
+                                            - get[("CAMS-like", "all")]["mare_pct"])
+    assert "too few for an interval" in render_closed_loop(result)
     assert json.loads((tmp_path / "closed_loop.json").read_text())["n_pixels"] == result["n_pixels"]
     assert "DACNO2 phase 1" in render_closed_loop(result)
     assert "column clean %" in render_closed_loop(result)

@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from aprior.models.losses import (C1, C2, avg_pool_xy, block_detail, l1, masked_mse, ssim_loss,
-                                  ssim_per_layer)
+from aprior.models.losses import (
+    C1,
+    C2,
+    avg_pool_xy,
+    block_detail,
+    l1,
+    masked_mse,
+    ssim_loss,
+    ssim_per_layer,
+)
 
 
 def field(b: int = 2, z: int = 3, h: int = 16, w: int = 16, seed: int = 0) -> torch.Tensor:

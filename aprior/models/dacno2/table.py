@@ -174,6 +174,39 @@ def shape_lines(rows: list[dict], w: int) -> list[str]:
     return lines
 
 
+DIFFERENCE_FIELDS = ("apriori", "reference", "subset", "n_days", "mare_diff", "ci_low",
+                     "ci_high", "days_better", "sign_p")
+
+
+def _interval(row: dict) -> str:
+    """``+0.41 [-0.10, +0.90]``: a MARE difference and its interval (points)."""
+    if row["ci_low"] != row["ci_low"]:  # NaN: too few days for an interval
+        return f"{row['mare_diff']:+.2f}"
+    return f"{row['mare_diff']:+.2f} [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
+
+
+def difference_lines(rows: list[dict], w: int) -> list[str]:
+    """The block of MARE differences from the reference (:data:`DIFFERENCE_FIELDS`): overall,
+    clean and polluted, with the days on which each a-priori is the better; empty without
+    rows."""
+    if not rows:
+        return []
+    from aprior.models.dacno2.closed_loop import MIN_DAYS_INTERVAL
+
+    get = {(r["apriori"], r["subset"]): r for r in rows}
+    ref, n_days = rows[0]["reference"], rows[0]["n_days"]
+    lines = [f"MARE minus {ref}'s on the same pixels, percentage points (negative: closer to the "
+             + (f"truth); 95 % interval from resampling the {n_days} days:" if n_days >= MIN_DAYS_INTERVAL
+                else f"truth); {n_days} days are too few for an interval (at least {MIN_DAYS_INTERVAL}):"),
+             "", f"{'a-priori':<{w}}{'all':>22}{'clean':>22}{'polluted':>22}{'days better':>14}{'sign p':>9}"]
+    for name in dict.fromkeys(r["apriori"] for r in rows):
+        a = get[(name, "all")]
+        lines.append(f"{name:<{w}}" + "".join(f"{_interval(get[(name, sub)]):>22}"
+                                            for sub in ("all", "clean", "polluted"))
+                     + f"{a['days_better']:>9d} of {a['n_days']:<2d}{_num(a['sign_p'], 3):>9}")
+    return lines
+
+
 def render_closed_loop(result: dict) -> str:
     """The closed-loop scores as text: one row per a-priori, MARE/bias by tercile, then
     RMSE and r over all pixels, then the shape diagnostics."""
@@ -197,7 +230,9 @@ def render_closed_loop(result: dict) -> str:
                 get[(n, "polluted")]["bias_pct"]]
         lines.append(f"{n:<{w}}" + "".join(f"{_num(v, 2):>10}" for v in vals)
                      + f"{_num(a['rmse'], 3):>10}{_num(a['r'], 4):>10}")
-    lines += ["", "RMSE in 1e15 molec cm-2. Shape and spatial detail of the a-priori fields "
+    diff = difference_lines(result.get("differences") or [], w)
+    lines += ["", "RMSE in 1e15 molec cm-2.", *([""] + diff if diff else []),
+              "", "Shape and spatial detail of the a-priori fields "
               "(11-13 UTC, 2 km; column: 0-5 km; detail: the column minus its 32 km block mean):", "",
               *shape_lines(result["shape"], w)]
     return "\n".join(lines)
@@ -232,12 +267,14 @@ def _closed_loop_figure(result: dict, path: Path) -> None:
 
 
 def write_closed_loop(result: dict, out_dir: str | os.PathLike[str], stem: str = "closed_loop") -> list[Path]:
-    """Write ``<stem>.csv`` (scores, long format), ``<stem>_shape.csv``, ``<stem>.json``,
+    """Write ``<stem>.csv`` (scores, long format), ``<stem>_shape.csv``,
+    ``<stem>_differences.csv`` (from CAMS-like, with intervals over days), ``<stem>.json``,
     ``<stem>.txt`` and ``<stem>.png`` into ``out_dir`` (created), each atomically."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     texts = {".csv": _csv(CLOSED_LOOP_FIELDS, result["rows"]),
-             "_shape.csv": _csv(SHAPE_FIELDS, result["shape"])}
+             "_shape.csv": _csv(SHAPE_FIELDS, result["shape"]),
+             "_differences.csv": _csv(DIFFERENCE_FIELDS, result.get("differences") or [])}
     texts[".json"] = json.dumps(result, indent=1) + "\n"
     texts[".txt"] = render_closed_loop(result) + "\n"
     paths = []
