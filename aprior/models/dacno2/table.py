@@ -198,10 +198,10 @@ def difference_lines(rows: list[dict], w: int) -> list[str]:
     lines = [f"MARE minus {ref}'s on the same pixels, percentage points (negative: closer to the "
              + (f"truth); 95 % interval from resampling the {n_days} days:" if n_days >= MIN_DAYS_INTERVAL
                 else f"truth); {n_days} days are too few for an interval (at least {MIN_DAYS_INTERVAL}):"),
-             "", f"{'a-priori':<{w}}{'all':>22}{'clean':>22}{'polluted':>22}{'days better':>14}{'sign p':>9}"]
+             "", f"{'a-priori':<{w}}{'all':>26}{'clean':>26}{'polluted':>26}{'days better':>14}{'sign p':>9}"]
     for name in dict.fromkeys(r["apriori"] for r in rows):
         a = get[(name, "all")]
-        lines.append(f"{name:<{w}}" + "".join(f"{_interval(get[(name, sub)]):>22}"
+        lines.append(f"{name:<{w}}" + "".join(f"{_interval(get[(name, sub)]):>26}"
                                             for sub in ("all", "clean", "polluted"))
                      + f"{a['days_better']:>9d} of {a['n_days']:<2d}{_num(a['sign_p'], 3):>9}")
     return lines
