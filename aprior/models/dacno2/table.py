@@ -203,7 +203,7 @@ def difference_lines(rows: list[dict], w: int) -> list[str]:
         a = get[(name, "all")]
         lines.append(f"{name:<{w}}" + "".join(f"{_interval(get[(name, sub)]):>26}"
                                             for sub in ("all", "clean", "polluted"))
-                     + f"{a['days_better']:>9d} of {a['n_days']:<2d}{_num(a['sign_p'], 3):>9}")
+                     + f"{a['days_better']:>8d} of {a['n_days']:<4d}{_num(a['sign_p'], 3):>8}")
     return lines
 
 
@@ -238,6 +238,26 @@ def render_closed_loop(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _difference_panel(ax, diffs: dict, names: list[str]) -> None:
+    """MARE minus the reference's per a-priori and tercile, with the intervals over days."""
+    import numpy as np
+
+    x = np.arange(len(names))
+    for k, sub in enumerate(("all", "clean", "polluted")):
+        rows = [diffs[(n, sub)] for n in names]
+        mid = np.array([r["mare_diff"] for r in rows])
+        lo, hi = (np.array([r[key] for r in rows]) for key in ("ci_low", "ci_high"))
+        err = np.vstack([mid - lo, hi - mid]) if np.all(np.isfinite(lo)) else None
+        ax.errorbar(x + (k - 1) * 0.22, mid, yerr=err, fmt="o", ms=4, capsize=3, label=sub)
+    ax.axhline(0.0, color="k", lw=0.5)
+    ax.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
+    ref, n_days = next(iter(diffs.values()))["reference"], next(iter(diffs.values()))["n_days"]
+    ax.set_title(f"MARE minus {ref}'s, points (95 % interval over {n_days} days)"
+                 if err is not None else f"MARE minus {ref}'s, points ({n_days} days: no interval)",
+                 fontsize=9)
+    ax.legend(fontsize=8)
+
+
 def _closed_loop_figure(result: dict, path: Path) -> None:
     """MARE and bias by tercile of the true column, one bar group per a-priori (PNG)."""
     import matplotlib
@@ -249,10 +269,12 @@ def _closed_loop_figure(result: dict, path: Path) -> None:
     rows = result["rows"]
     names = [n for n in dict.fromkeys(r["apriori"] for r in rows) if n != "TM5"]
     get = {(r["apriori"], r["subset"]): r for r in rows}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    diffs = {(d["apriori"], d["subset"]): d for d in result.get("differences") or []}
+    fig, axes = plt.subplots(1, 3 if diffs else 2, figsize=(16 if diffs else 11, 4.2),
+                             constrained_layout=True)
     x = np.arange(len(names))
     subsets = ("all", "clean", "middle", "polluted")
-    for ax, key, title in zip(axes, ("mare_pct", "bias_pct"), ("MARE %", "bias %"), strict=True):
+    for ax, key, title in zip(axes, ("mare_pct", "bias_pct"), ("MARE %", "bias %"), strict=False):
         for k, sub in enumerate(subsets):
             ax.bar(x + (k - 1.5) * 0.2, [get[(n, sub)][key] for n in names], 0.2, label=sub)
         ax.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
@@ -260,6 +282,8 @@ def _closed_loop_figure(result: dict, path: Path) -> None:
                      f"{get[('TM5', 'all')][key]:.1f} %)", fontsize=9)
         ax.axhline(0.0, color="k", lw=0.5)
     axes[0].legend(fontsize=8, title="truth tercile", title_fontsize=8)
+    if diffs:
+        _difference_panel(axes[2], diffs, [n for n in names if (n, "all") in diffs])
     fig.suptitle(f"SYNTHETIC world closed loop: {result['n_pixels']} pixels, "
                  f"{len(result['days'])} held-out day(s)", fontsize=10)
     fig.savefig(path, dpi=110, format="png")
