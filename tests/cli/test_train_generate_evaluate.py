@@ -145,6 +145,14 @@ def test_evaluate_writes_table2_in_the_papers_layout(app, env, trained, tmp_path
     assert set(t["bias_by_year"]["shift"]["cams"]) == set(result["columns"][1:])
     for r in t["eea"]["rows"]:
         assert r["n"] > 0 and r["rmse"] >= 0
+    # each phase against CAMS-2km at the stations, day by day (two days: no interval)
+    diffs = {(d["model"], d["score"]): d for d in t["eea"]["differences"]}
+    assert set(diffs) == {(m, s) for m in result["columns"][1:] for s in ("rmse", "abs_bias", "r2")}
+    by = {r["model"]: r for r in t["eea"]["rows"]}
+    assert diffs[("Phase-3", "rmse")]["diff"] == pytest.approx(by["Phase-3"]["rmse"] - by["CAMS-2km"]["rmse"])
+    assert all(d["n_days"] == 2 and math.isnan(d["ci_low"]) for d in diffs.values())
+    assert "too few for an interval" in res.output
+    assert len(list(csv.DictReader((tmp_path / "table2_station_differences.csv").open()))) == 9
     rows = list(csv.DictReader((tmp_path / "table2.csv").open()))
     assert {r["panel"] for r in rows} >= {"eea", "cams", "truth", "fine_scale", "bias_by_year"}
     assert "shape" not in {r["panel"] for r in rows}

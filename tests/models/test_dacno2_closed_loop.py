@@ -113,6 +113,31 @@ def test_differences_interval_spans_zero_when_days_disagree():
     assert (again["ci_low"], again["ci_high"]) == (d["ci_low"], d["ci_high"])
 
 
+def test_station_differences_resample_days_of_pooled_pairs():
+    """A model with half the reference's error at the stations, on 30 days: every score is
+    better on (nearly) every day, and each interval lies on the better side."""
+    from aprior.models.dacno2.metrics import PairStats, station_differences
+
+    rng = np.random.default_rng(3)
+    per_day: dict[str, list[PairStats]] = {"ref": [], "model": []}
+    for _ in range(30):
+        obs = rng.uniform(5.0, 40.0, 23)
+        noise = rng.normal(0.0, 4.0, 23)
+        per_day["ref"].append(PairStats().add(obs + noise + 2.0, obs))
+        per_day["model"].append(PairStats().add(obs + 0.5 * noise + 1.0, obs))
+    rows = {r["score"]: r for r in station_differences(per_day, "ref")}
+    pooled = {m: PairStats() for m in per_day}
+    for m, days in per_day.items():
+        for d in days:
+            pooled[m].merge(d)
+    assert rows["rmse"]["diff"] == pytest.approx(pooled["model"].scores()["rmse"]
+                                                 - pooled["ref"].scores()["rmse"])
+    assert rows["rmse"]["ci_low"] < rows["rmse"]["diff"] < rows["rmse"]["ci_high"] < 0
+    assert rows["abs_bias"]["ci_high"] < 0 < rows["r2"]["ci_low"]
+    assert rows["rmse"]["days_better"] >= 28 and rows["rmse"]["sign_p"] < 1e-6
+    assert station_differences(per_day, "missing") == []
+
+
 def test_differences_without_the_reference_are_empty():
     cols, t, day = _two_priors(3, shift=0.0, noise=0.01)
     _, edges = score_table(cols, t)

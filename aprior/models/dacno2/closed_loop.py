@@ -43,7 +43,15 @@ import numpy as np
 
 from aprior.a_priori.field import ProfileField
 from aprior.errors import InputFileError
-from aprior.models.dacno2.metrics import ShapeStats, coarsened, pooled_corr
+from aprior.models.dacno2.metrics import (
+    MIN_DAYS_INTERVAL,
+    ShapeStats,
+    coarsened,
+    day_resamples,
+    percentile_interval,
+    pooled_corr,
+    sign_test,
+)
 from aprior.retrieval.s5p_names import REPROCESSED_SUFFIX
 
 log = logging.getLogger(__name__)
@@ -51,7 +59,6 @@ log = logging.getLogger(__name__)
 MOLEC_CM2 = 6.02214076e19 / 1e15  # mol m-2 -> 1e15 molecules cm-2
 CEILINGS_KM = (10, 32, 96)
 SUBSETS = ("all", "clean", "middle", "polluted")
-MIN_DAYS_INTERVAL = 8  # fewer days give no bootstrap interval (:func:`differences`)
 Progress = Callable[[str, int, int], None]
 
 
@@ -205,16 +212,11 @@ def differences(cols: Mapping[str, np.ndarray], truth: np.ndarray, day: np.ndarr
         sign_p), the differences in percentage points of MARE, for every a-priori but the
         reference and every subset of :data:`SUBSETS`.
     """
-    from scipy.stats import binomtest
-
     if reference not in cols:
         return []
     _, inv = np.unique(day, return_inverse=True)
     n_days = int(inv.max()) + 1 if inv.size else 0
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(n_days, np.full(n_days, 1.0 / n_days), size=n_boot).astype(float) \
-        if n_days else np.zeros((0, 0))
-    tail = 100.0 * (1.0 - level) / 2.0
+    draws = day_resamples(n_days, n_boot, seed)
     rows = []
     for sub, m in _subsets(truth, edges).items():
         t, d = truth[m], inv[m]
@@ -230,13 +232,12 @@ def differences(cols: Mapping[str, np.ndarray], truth: np.ndarray, day: np.ndarr
             lo = hi = np.nan
             if has.sum() >= MIN_DAYS_INTERVAL:
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    boot = 100.0 * (draws @ excess) / (draws @ count)
-                lo, hi = (float(v) for v in np.nanpercentile(boot, [tail, 100.0 - tail]))
+                    lo, hi = percentile_interval(100.0 * (draws @ excess) / (draws @ count), level)
             rows.append({"apriori": name, "reference": reference, "subset": sub,
                          "n_days": int(has.sum()),
                          "mare_diff": float(100.0 * excess.sum() / count.sum()) if count.sum() else np.nan,
                          "ci_low": lo, "ci_high": hi, "days_better": better,
-                         "sign_p": float(binomtest(better, better + worse).pvalue) if better + worse else np.nan})
+                         "sign_p": sign_test(better, worse)})
     return rows
 
 

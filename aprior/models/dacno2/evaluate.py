@@ -44,7 +44,7 @@ from aprior.grids.regrid import block_mean
 from aprior.models.dacno2.catalog import DataCatalog, as_date, open_catalog
 from aprior.models.dacno2.dataset import Normaliser
 from aprior.models.dacno2.inputs import cams_mode
-from aprior.models.dacno2.metrics import PairStats, ShapeStats, block_anomaly
+from aprior.models.dacno2.metrics import PairStats, ShapeStats, block_anomaly, station_differences
 from aprior.models.dacno2.predict import TrainedModel, load_trained, predict_field
 from aprior.models.dacno2.prepare import Prepared
 from aprior.models.dacno2.targets import read_cams_targets
@@ -185,6 +185,7 @@ class _Scores:
         self.eval_cells = eval_cells
         n = len(levels_m) + 1  # the layers, then all layers together
         self.eea = {m: PairStats() for m in self.names}
+        self.eea_days: dict[str, list[PairStats]] = {m: [] for m in self.names}
         self.tstat = {m: PairStats() for m in self.names}
         self.cams = {m: [PairStats() for _ in range(n)] for m in models}
         self.truth = {m: [PairStats() for _ in range(n)] for m in self.names}
@@ -210,7 +211,8 @@ class _Scores:
                 self._year("truth", m, day.year).add(f[0], true[0])
             if not test:
                 continue
-            self.eea[m].add(sfc, obs)
+            self.eea_days[m].append(PairStats().add(sfc, obs))
+            self.eea[m].merge(self.eea_days[m][-1])
             self.fine.add(m, f[0], None if true is None else true[0])
             if m in self.cams:
                 _add_layers(self.cams[m], block_mean(f, 4), cams)
@@ -259,7 +261,8 @@ class _Scores:
 
         out: dict = {
             "eea": {"title": "against the held-out EEA evaluation stations (surface, 2 km)",
-                    "rows": rows(self.eea)},
+                    "rows": rows(self.eea),
+                    "differences": station_differences(self.eea_days, CAMS_2KM)},
             "cams": {"title": CAMS_NOTE, "layers": layered(self.cams)},
             "fine_scale": {"title": "fine-scale structure of the surface layer: std of the "
                                     "field minus its 16 km block mean (ug m-3); correlation of "

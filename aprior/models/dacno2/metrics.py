@@ -100,6 +100,101 @@ class PairStats:
                 "mean_model": mm, "mean_ref": mo}
 
 
+#: fewer days than this give no bootstrap interval: with so few blocks a bootstrap
+#: understates the spread (the day counts and sign tests need no minimum)
+MIN_DAYS_INTERVAL = 8
+
+
+def day_resamples(n_days: int, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """``(n_boot, n_days)`` multiplicities of the days in ``n_boot`` bootstrap resamples
+    (days drawn with replacement, ``n_days`` per resample; seeded, so reruns agree)."""
+    if n_days == 0:
+        return np.zeros((n_boot, 0))
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_days, np.full(n_days, 1.0 / n_days), size=n_boot).astype(np.float64)
+
+
+def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap ``values`` (NaNs ignored)."""
+    tail = 100.0 * (1.0 - level) / 2.0
+    lo, hi = np.nanpercentile(values, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+def sign_test(better: int, worse: int) -> float:
+    """Two-sided sign-test p-value of ``better`` against ``worse`` (ties left out); NaN
+    without untied days."""
+    from scipy.stats import binomtest
+
+    return float(binomtest(better, better + worse).pvalue) if better + worse else float("nan")
+
+
+def _sum_scores(n: np.ndarray, sums: np.ndarray) -> dict[str, np.ndarray]:
+    """RMSE, R2 and |bias| from pair counts ``(...,)`` and :class:`PairStats` sums
+    ``(..., 6)``, as :meth:`PairStats.scores` computes them; NaN where undefined."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sm, so, _, soo, _, sdd = np.moveaxis(sums, -1, 0)
+        sst = soo - so * so / n
+        return {"rmse": np.sqrt(np.maximum(sdd / n, 0.0)),
+                "abs_bias": np.abs((sm - so) / n),
+                "r2": np.where(sst > 0, 1.0 - sdd / np.where(sst > 0, sst, 1.0), np.nan)}
+
+
+#: station scores compared day-block-wise, and the sign of "better" for each
+STATION_DIFFERENCES = {"rmse": -1.0, "abs_bias": -1.0, "r2": 1.0}
+
+
+def station_differences(per_day: dict[str, list[PairStats]], reference: str, *,
+                        n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> list[dict]:
+    """Each model's station scores minus the reference's, with their uncertainty over days.
+
+    The pairs of one day share its weather, so the interval comes from resampling whole
+    days (a paired block bootstrap of the pooled sums; :data:`MIN_DAYS_INTERVAL` days at
+    least, else NaN). ``days_better`` counts the days on which the model's own score of the
+    day is the better (lower RMSE and |bias|, higher R2), ``sign_p`` is its sign test.
+
+    Args:
+        per_day: model -> one :class:`PairStats` per day (the same days for every model).
+        reference: the model to compare against (a key of ``per_day``).
+
+    Returns:
+        rows (model, reference, score, n_days, diff, ci_low, ci_high, days_better, sign_p)
+        for every model but the reference and every score of :data:`STATION_DIFFERENCES`:
+        ``diff`` = model minus reference on the pooled pairs, in the score's unit.
+    """
+    if reference not in per_day:
+        return []
+
+    def stack(model: str) -> tuple[np.ndarray, np.ndarray]:
+        days = per_day[model]
+        return (np.array([d.n for d in days], np.float64),
+                np.array([d.sums for d in days], np.float64).reshape(len(days), 6))
+
+    n_ref, s_ref = stack(reference)
+    has = n_ref > 0
+    draws = day_resamples(int(has.sum()), n_boot, seed)
+    ref_pool, ref_day = _sum_scores(n_ref.sum(), s_ref.sum(0)), _sum_scores(n_ref[has], s_ref[has])
+    ref_boot = _sum_scores(draws @ n_ref[has], draws @ s_ref[has])
+    rows = []
+    for model in per_day:
+        if model == reference:
+            continue
+        n, s = stack(model)
+        pool, day, boot = (_sum_scores(n.sum(), s.sum(0)), _sum_scores(n[has], s[has]),
+                           _sum_scores(draws @ n[has], draws @ s[has]))
+        for score, sign in STATION_DIFFERENCES.items():
+            gap = sign * (day[score] - ref_day[score])
+            lo = hi = float("nan")
+            if has.sum() >= MIN_DAYS_INTERVAL:
+                lo, hi = percentile_interval(boot[score] - ref_boot[score], level)
+            better, worse = int(np.sum(gap > 0)), int(np.sum(gap < 0))
+            rows.append({"model": model, "reference": reference, "score": score,
+                         "n_days": int(has.sum()), "diff": float(pool[score] - ref_pool[score]),
+                         "ci_low": lo, "ci_high": hi, "days_better": better,
+                         "sign_p": sign_test(better, worse)})
+    return rows
+
+
 def block_anomaly(field2d: np.ndarray, block: int) -> np.ndarray:
     """The field minus the mean of its ``block x block`` cell block.
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aprior._io import atomic_path
-from aprior.models.dacno2.metrics import SCORES
+from aprior.models.dacno2.metrics import MIN_DAYS_INTERVAL, SCORES
 
 LABELS = {"rmse": "RMSE", "r": "r", "r2": "R2", "bias": "bias"}
 CSV_FIELDS = ("panel", "layer", "reference", "model", "year", "n", "rmse", "r", "r2", "bias", "mean_model",
@@ -52,6 +52,30 @@ def _block(title: str, rows: list[dict], columns: Sequence[str], width: int) -> 
     return lines
 
 
+STATION_DIFFERENCE_FIELDS = ("model", "reference", "score", "n_days", "diff", "ci_low",
+                             "ci_high", "days_better", "sign_p")
+_STATION_SCORE_NAMES = {"rmse": "RMSE", "abs_bias": "|bias|", "r2": "R2"}
+
+
+def station_difference_lines(rows: list[dict], w: int) -> list[str]:
+    """Each model's station RMSE, |bias| and R2 minus the reference's, with the interval over
+    days and the days on which it is the better (empty without rows)."""
+    if not rows:
+        return []
+    ref, n_days = rows[0]["reference"], rows[0]["n_days"]
+    lines = ["", f"  minus {ref}'s on the same pairs (RMSE, |bias|: negative is better; R2: "
+             "positive is better); " + (f"95 % interval from resampling the {n_days} days"
+                                        if n_days >= MIN_DAYS_INTERVAL else
+                                        f"{n_days} days are too few for an interval"),
+             f"  {'':<{w}}{'score':>8}{'difference':>28}{'days better':>16}{'sign p':>9}"]
+    for r in rows:
+        diff = (f"{r['diff']:+.3f}" if r["ci_low"] != r["ci_low"] else
+                f"{r['diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]")
+        lines.append(f"  {r['model']:<{w}}{_STATION_SCORE_NAMES[r['score']]:>8}{diff:>28}"
+                     f"{r['days_better']:>8d} of {r['n_days']:<4d}{_num(r['sign_p'], 3):>9}")
+    return lines
+
+
 def render_table2(result: dict) -> str:
     """The result of :func:`~aprior.models.dacno2.evaluate.evaluate_dacno2` as text."""
     cols, t = result["columns"], result["tables"]
@@ -65,6 +89,7 @@ def render_table2(result: dict) -> str:
                     f"{info['sha256'][:12]}); trained on: {info['trained_on']}")
     lines = [*head, ""]
     lines += _block("Against EEA evaluation stations (2 km, surface)", t["eea"]["rows"], cols, w)
+    lines += station_difference_lines(t["eea"].get("differences") or [], w)
     if "truth_stations" in t:
         lines += ["", *_block("Against the truth at the evaluation station cells",
                               t["truth_stations"]["rows"], cols, w)]
@@ -126,14 +151,19 @@ def table2_rows(result: dict) -> list[dict]:
 
 
 def write_table2(result: dict, out_dir: str | os.PathLike[str], stem: str = "table2") -> list[Path]:
-    """Write ``<stem>.csv``, ``<stem>.json``, ``<stem>.txt`` and, on a synthetic world,
-    ``<stem>_shape.csv`` into ``out_dir`` (created), each atomically; returns the paths."""
+    """Write ``<stem>.csv``, ``<stem>.json``, ``<stem>.txt``, with station pairs
+    ``<stem>_station_differences.csv`` (each model against CAMS-2km, with intervals over
+    days) and on a synthetic world ``<stem>_shape.csv`` into ``out_dir`` (created), each
+    atomically; returns the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     texts = {".csv": _csv(CSV_FIELDS, table2_rows(result)),
              ".json": json.dumps(result, indent=1) + "\n", ".txt": render_table2(result) + "\n"}
     if "shape" in result["tables"]:
         texts["_shape.csv"] = _csv(SHAPE_FIELDS, result["tables"]["shape"]["rows"])
+    if result["tables"]["eea"].get("differences"):
+        texts["_station_differences.csv"] = _csv(STATION_DIFFERENCE_FIELDS,
+                                                  result["tables"]["eea"]["differences"])
     paths = []
     for suffix, text in texts.items():
         path = out / f"{stem}{suffix}"
@@ -191,8 +221,6 @@ def difference_lines(rows: list[dict], w: int) -> list[str]:
     rows."""
     if not rows:
         return []
-    from aprior.models.dacno2.closed_loop import MIN_DAYS_INTERVAL
-
     get = {(r["apriori"], r["subset"]): r for r in rows}
     ref, n_days = rows[0]["reference"], rows[0]["n_days"]
     lines = [f"MARE minus {ref}'s on the same pixels, percentage points (negative: closer to the "
