@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         cache_dir: Path = typer.Option(None, "--cache-dir", help="DACNO2 prepared-data cache (as in training).", show_default=False),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
         threads: int = typer.Option(None, "--threads", "-j", help="CPU threads to use (default: all cores).", show_default=False),
-        closed_loop: bool = typer.Option(False, "--closed-loop", help="DACNO2: reprocess the world's held-out S5P orbits with TM5, CAMS-like, each phase and the block-averaged truth, and score the columns against the true ones, with each one's MARE minus CAMS-like's and its 95 % interval over days (closed_loop.csv/_differences.csv/_shape.csv/.json/.txt/.png)."),
+        closed_loop: bool = typer.Option(False, "--closed-loop", help="DACNO2: reprocess the world's held-out S5P orbits with TM5, CAMS-like, each phase and the block-averaged truth, and score the columns against the true ones, with each one's MARE minus CAMS-like's and its 95 % interval over days (closed_loop.csv/_differences.csv/_days.csv/_shape.csv/.json/.txt/.png)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing tables."),
         verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Do not print the table."),

@@ -138,6 +138,17 @@ def test_station_differences_resample_days_of_pooled_pairs():
     assert station_differences(per_day, "missing") == []
 
 
+def test_day_scores_are_each_days_own_mare():
+    from aprior.models.dacno2.closed_loop import day_scores
+
+    cols, t, day = _two_priors(3, shift=0.0, noise=0.02)
+    rows = {(r["day"], r["apriori"]): r for r in day_scores(cols, t, day + 738000)}
+    first = dt.date.fromordinal(738000).isoformat()
+    m = day == 0
+    assert rows[(first, "x")]["mare_pct"] == pytest.approx(100 * np.mean(np.abs(cols["x"][m] - t[m]) / t[m]))
+    assert rows[(first, "ref")]["mare_pct"] == pytest.approx(10.0) and rows[(first, "x")]["n"] == 200
+
+
 def test_differences_without_the_reference_are_empty():
     cols, t, day = _two_priors(3, shift=0.0, noise=0.01)
     _, edges = score_table(cols, t)
@@ -187,7 +198,11 @@ def test_closed_loop_closes_and_ranks(s5p_world, phase1, tmp_path):
     paths = write_closed_loop(result, tmp_path)
     assert {p.name for p in paths} == {"closed_loop.csv", "closed_loop_shape.csv", "closed_loop.json",
                                         "closed_loop.txt", "closed_loop.png",
-                                        "closed_loop_differences.csv"}
+                                        "closed_loop_differences.csv", "closed_loop_days.csv"}
+    by_day = [r for r in result["by_day"] if r["apriori"] == "truth 2 km"]
+    assert [r["day"] for r in by_day] == sorted(r["day"] for r in by_day)
+    assert {r["day"] for r in by_day} <= set(result["days"]) and all(r["mare_pct"] < 0.1 for r in by_day)
+    assert sum(r["n"] for r in by_day) == result["n_pixels"]
     diffs = {(d["apriori"], d["subset"]): d for d in result["differences"]}
     assert ("CAMS-like", "all") not in diffs and ("TM5", "all") in diffs
     # the truth itself is closer than CAMS-like on every day of the loop; this tiny world has

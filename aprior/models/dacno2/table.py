@@ -320,13 +320,15 @@ def _closed_loop_figure(result: dict, path: Path) -> None:
 
 def write_closed_loop(result: dict, out_dir: str | os.PathLike[str], stem: str = "closed_loop") -> list[Path]:
     """Write ``<stem>.csv`` (scores, long format), ``<stem>_shape.csv``,
-    ``<stem>_differences.csv`` (from CAMS-like, with intervals over days), ``<stem>.json``,
+    ``<stem>_differences.csv`` (from CAMS-like, with intervals over days),
+    ``<stem>_days.csv`` (each day's MARE per a-priori), ``<stem>.json``,
     ``<stem>.txt`` and ``<stem>.png`` into ``out_dir`` (created), each atomically."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     texts = {".csv": _csv(CLOSED_LOOP_FIELDS, result["rows"]),
              "_shape.csv": _csv(SHAPE_FIELDS, result["shape"]),
-             "_differences.csv": _csv(DIFFERENCE_FIELDS, result.get("differences") or [])}
+             "_differences.csv": _csv(DIFFERENCE_FIELDS, result.get("differences") or []),
+             "_days.csv": _csv(("day", "apriori", "n", "mare_pct"), result.get("by_day") or [])}
     texts[".json"] = json.dumps(result, indent=1) + "\n"
     texts[".txt"] = render_closed_loop(result) + "\n"
     paths = []
