@@ -247,14 +247,12 @@ def day_scores(cols: Mapping[str, np.ndarray], truth: np.ndarray, day: np.ndarra
     every pixel (ISO strings or ordinals; ordinals are written as ISO dates)."""
     labels, inv = np.unique(day, return_inverse=True)
     count = np.bincount(inv, minlength=labels.size)
-    rows = []
-    for k, label in enumerate(labels):
-        iso = dt.date.fromordinal(int(label)).isoformat() if np.issubdtype(labels.dtype, np.integer) else str(label)
-        m = inv == k
-        for name, y in cols.items():
-            rows.append({"day": iso, "apriori": name, "n": int(count[k]),
-                         "mare_pct": float(100.0 * np.mean(np.abs(y[m] - truth[m]) / truth[m]))})
-    return rows
+    mare = {name: 100.0 * np.bincount(inv, weights=np.abs(y - truth) / truth, minlength=labels.size) / count
+            for name, y in cols.items()}
+    ordinal = np.issubdtype(labels.dtype, np.integer)
+    return [{"day": dt.date.fromordinal(int(label)).isoformat() if ordinal else str(label),
+             "apriori": name, "n": int(count[k]), "mare_pct": float(mare[name][k])}
+            for k, label in enumerate(labels) for name in cols]
 
 
 def file_scores(orbits: list[Path], reprocessed: Mapping[str, list[Path]], truth_dir: Path,
