@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option("dacno2", "--model", help="dacno2 or deepcams."),
         stage: str = typer.Option(None, "--stage", help="DeepCAMS stage: temporal or spatial.", show_default=False),
         config: Path = typer.Option(None, "--config", help="TOML with [train], [model], [data] (and for DACNO2 [phase]) tables.", show_default=False),
-        preset: str = typer.Option(None, "--preset", help="Network size: paper, small or tiny (default: DACNO2 paper / the previous phase's; DeepCAMS small).", show_default=False),
+        preset: str = typer.Option(None, "--preset", help="Network size: paper, small or tiny, and for DACNO2 medium (default: DACNO2 paper / the previous phase's; DeepCAMS small).", show_default=False),
         epochs: int = typer.Option(None, "--epochs", help="Epochs (default 200; DACNO2 phase 3: 100).", show_default=False),
         lr: float = typer.Option(None, "--lr", help="Learning rate (default 1e-3; DACNO2 phases 2, 3: phase 1's x 0.1).", show_default=False),
         batch_size: int = typer.Option(None, "--batch-size", help="Effective batch, reached by gradient accumulation (default 56, the paper's).", show_default=False),

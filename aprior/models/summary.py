@@ -58,9 +58,21 @@ def count_parameters(module: torch.nn.Module) -> int:
     return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
 
 
-def get_summary(name: str, preset: str) -> ModelSummary:
-    """The summary of model ``name`` at ``preset``; ConfigError for an unknown name."""
+def _summary_module(name: str) -> tuple[object, str]:
+    """The module holding model ``name``'s summary function, and that function's name."""
     if name not in MODEL_SUMMARIES:
         raise ConfigError(f"unknown model {name!r}; known: {', '.join(MODEL_SUMMARIES)}")
     module, func = MODEL_SUMMARIES[name].split(":")
-    return getattr(importlib.import_module(module), func)(preset)
+    return importlib.import_module(module), func
+
+
+def get_summary(name: str, preset: str) -> ModelSummary:
+    """The summary of model ``name`` at ``preset``; ConfigError for an unknown name."""
+    module, func = _summary_module(name)
+    return getattr(module, func)(preset)
+
+
+def model_presets(name: str) -> tuple[str, ...]:
+    """The size presets of model ``name``, in its module's ``PRESETS`` order."""
+    module, _ = _summary_module(name)
+    return tuple(module.PRESETS)

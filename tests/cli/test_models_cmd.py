@@ -31,8 +31,19 @@ def test_models_dacno2_tiny(app):
 def test_models_all_presets(app):
     res = CliRunner().invoke(app, ["models", "dacno2", "--all-presets"])
     assert res.exit_code == 0, res.output
-    for preset in ("paper", "small", "tiny"):
-        assert f"dacno2 ({preset}):" in res.output
+    # every preset DACNO2 knows, medium (the bundled weights' size) included
+    for preset in DACNO2Config.PRESETS:
+        n = count_parameters(DACNO2(DACNO2Config.preset(preset)))
+        assert f"dacno2 ({preset}): {n:,} parameters" in res.output
+    assert "dacno2 (medium):" in res.output
+
+
+def test_all_presets_are_each_models_own(app):
+    res = CliRunner().invoke(app, ["models", "deepcams-spatial", "--all-presets"])
+    assert res.exit_code == 0, res.output
+    assert [line.split(" (")[1].split(")")[0] for line in res.output.splitlines()
+            if line.startswith("deepcams-spatial (")] == list(summary_mod.model_presets("deepcams-spatial"))
+    assert "(medium)" not in res.output
 
 
 def test_unknown_model_or_preset_is_one_line_and_exit_2(app):

@@ -152,7 +152,7 @@ class DACNO2Config:
 
     @classmethod
     def preset(cls, name: str) -> DACNO2Config:
-        """The named preset (``paper``, ``small``, ``tiny``); ConfigError if unknown."""
+        """The named preset (``paper``, ``medium``, ``small``, ``tiny``); ConfigError if unknown."""
         try:
             return cls.PRESETS[name]
         except KeyError:

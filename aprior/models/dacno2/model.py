@@ -248,6 +248,10 @@ def part_parameters(model: DACNO2) -> dict[str, int]:
     return {name: count_parameters(getattr(model, name)) for name in PARTS}
 
 
+#: the size presets :func:`summary` knows (``aprior models --all-presets``)
+PRESETS = DACNO2Config.PRESETS
+
+
 def summary(preset: str) -> ModelSummary:
     """Parameter counts and shapes (batch 1) of DACNO2 at ``preset``, computed on the meta device."""
     cfg = DACNO2Config.preset(preset)
