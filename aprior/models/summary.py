@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from types import ModuleType
 
 import torch
 
@@ -58,7 +59,7 @@ def count_parameters(module: torch.nn.Module) -> int:
     return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
 
 
-def _summary_module(name: str) -> tuple[object, str]:
+def _summary_module(name: str) -> tuple[ModuleType, str]:
     """The module holding model ``name``'s summary function, and that function's name."""
     if name not in MODEL_SUMMARIES:
         raise ConfigError(f"unknown model {name!r}; known: {', '.join(MODEL_SUMMARIES)}")

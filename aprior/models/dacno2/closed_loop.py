@@ -418,7 +418,7 @@ def closed_loop(data: str | os.PathLike[str], weights: Mapping[str, str | os.Pat
                     pooled.setdefault(name, []).append(c[keep] * MOLEC_CM2)
                 log.info("closed loop: %s, %d pixels", o.l2.name, int(keep.sum()))
     say("days", len(by_day), len(by_day))
-    t_all = np.concatenate(truth_pool)
+    t_all, day_all = np.concatenate(truth_pool), np.concatenate(day_pool)
     cols_all = {k: np.concatenate(v) for k, v in pooled.items()}
     rows, edges = score_table(cols_all, t_all)
     return {"world": str(root), "qa_min": qa_min, "n_pixels": int(t_all.size),
@@ -427,6 +427,6 @@ def closed_loop(data: str | os.PathLike[str], weights: Mapping[str, str | os.Pat
             "used_days": len(used), "weights": {labels[k]: str(m.path) for k, m in models.items()},
             "units": {"rmse": "1e15 molec cm-2", "bias_pct": "%", "mare_pct": "%"},
             "rows": rows, "shape": shape.rows() if shape else [],
-            "differences": differences(cols_all, t_all, np.concatenate(day_pool), edges),
-            "by_day": day_scores(cols_all, t_all, np.concatenate(day_pool)),
+            "differences": differences(cols_all, t_all, day_all, edges),
+            "by_day": day_scores(cols_all, t_all, day_all),
             "note": "SYNTHETIC world: these numbers measure the toolkit, not real-world skill"}

@@ -31,6 +31,7 @@ Panels (the paper's Sect. 3.1, Table 2, computed on the test year's days):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -184,8 +185,7 @@ class _Scores:
         self.names = [CAMS_2KM, *models]
         self.eval_cells = eval_cells
         n = len(levels_m) + 1  # the layers, then all layers together
-        self.eea = {m: PairStats() for m in self.names}
-        self.eea_days: dict[str, list[PairStats]] = {m: [] for m in self.names}
+        self.eea_days: dict[str, list[PairStats]] = {m: [] for m in self.names}  # pooled: merged
         self.tstat = {m: PairStats() for m in self.names}
         self.cams = {m: [PairStats() for _ in range(n)] for m in models}
         self.truth = {m: [PairStats() for _ in range(n)] for m in self.names}
@@ -212,7 +212,6 @@ class _Scores:
             if not test:
                 continue
             self.eea_days[m].append(PairStats().add(sfc, obs))
-            self.eea[m].merge(self.eea_days[m][-1])
             self.fine.add(m, f[0], None if true is None else true[0])
             if m in self.cams:
                 _add_layers(self.cams[m], block_mean(f, 4), cams)
@@ -261,7 +260,8 @@ class _Scores:
 
         out: dict = {
             "eea": {"title": "against the held-out EEA evaluation stations (surface, 2 km)",
-                    "rows": rows(self.eea),
+                    "rows": rows({m: functools.reduce(PairStats.merge, days, PairStats())
+                                  for m, days in self.eea_days.items()}),
                     "differences": station_differences(self.eea_days, CAMS_2KM)},
             "cams": {"title": CAMS_NOTE, "layers": layered(self.cams)},
             "fine_scale": {"title": "fine-scale structure of the surface layer: std of the "

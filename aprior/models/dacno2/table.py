@@ -69,8 +69,7 @@ def station_difference_lines(rows: list[dict], w: int) -> list[str]:
                                         f"{n_days} days are too few for an interval"),
              f"  {'':<{w}}{'score':>8}{'difference':>28}{'days better':>16}{'sign p':>9}"]
     for r in rows:
-        diff = (f"{r['diff']:+.3f}" if r["ci_low"] != r["ci_low"] else
-                f"{r['diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]")
+        diff = _interval(r, "diff", 3)
         lines.append(f"  {r['model']:<{w}}{_STATION_SCORE_NAMES[r['score']]:>8}{diff:>28}"
                      f"{r['days_better']:>8d} of {r['n_days']:<4d}{_num(r['sign_p'], 3):>9}")
     return lines
@@ -208,11 +207,12 @@ DIFFERENCE_FIELDS = ("apriori", "reference", "subset", "n_days", "mare_diff", "c
                      "ci_high", "days_better", "sign_p")
 
 
-def _interval(row: dict) -> str:
-    """``+0.41 [-0.10, +0.90]``: a MARE difference and its interval (points)."""
+def _interval(row: dict, key: str = "mare_diff", digits: int = 2) -> str:
+    """``+0.41 [-0.10, +0.90]``: a difference ``row[key]`` and its interval (a MARE
+    difference in points by default)."""
     if row["ci_low"] != row["ci_low"]:  # NaN: too few days for an interval
-        return f"{row['mare_diff']:+.2f}"
-    return f"{row['mare_diff']:+.2f} [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
+        return f"{row[key]:+.{digits}f}"
+    return f"{row[key]:+.{digits}f} [{row['ci_low']:+.{digits}f}, {row['ci_high']:+.{digits}f}]"
 
 
 def difference_lines(rows: list[dict], w: int) -> list[str]:
@@ -279,7 +279,8 @@ def _difference_panel(ax, diffs: dict, names: list[str]) -> None:
         ax.errorbar(x + (k - 1) * 0.22, mid, yerr=err, fmt="o", ms=4, capsize=3, label=sub)
     ax.axhline(0.0, color="k", lw=0.5)
     ax.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
-    ref, n_days = next(iter(diffs.values()))["reference"], next(iter(diffs.values()))["n_days"]
+    first = next(iter(diffs.values()))
+    ref, n_days = first["reference"], first["n_days"]
     ax.set_title(f"MARE minus {ref}'s, points (95 % interval over {n_days} days)"
                  if err is not None else f"MARE minus {ref}'s, points ({n_days} days: no interval)",
                  fontsize=9)
